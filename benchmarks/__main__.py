@@ -1,0 +1,36 @@
+"""Entry point: ``python -m benchmarks {memory,codecs,redis,all} [--quick]``.
+
+Each suite measures aicache against its peers in the same run and writes
+benchmarks/results/<suite>.json plus a plot under docs/img/ (when matplotlib is
+installed); docs/benchmarks.md explains the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+SUITES = {
+    "memory": ["benchmarks.bench_memory"],
+    "codecs": ["benchmarks.bench_keys", "benchmarks.bench_codecs"],
+    "redis": ["benchmarks.bench_redis"],
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("suite", choices=[*SUITES, "all"])
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer iterations (smoke run, noisy)"
+    )
+    args = parser.parse_args(argv)
+    names = [m for s in SUITES.values() for m in s] if args.suite == "all" else SUITES[args.suite]
+    for name in names:
+        module = importlib.import_module(name)
+        module.main(quick=args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+/* _aicache.h -- shared declarations of the CPython binding (module aicache._core).
+ * Only the _aicache*.c files include Python.h; the aic_*.c core never does.
+ *
+ * One binding file per area of the core:
+ *   _aicache.c        module definition, state, error translation
+ *   _aicache_mem.c    MemoryTier type (aic_mem)
+ *   _aicache_key.c    cache-key generation (aic_key)
+ *   _aicache_fernet.c zlib and Fernet (aic_codec, aic_fernet)
+ *   _aicache_codec.c  value frames: serialize-side framing + compress + encrypt (aic_frame)
+ *   _aicache_resp.c   RESP reader/packer and the asyncio protocol type (aic_resp)
+ * Each area exports one aicpy_<area>_exec() called from the module's exec slot. */
+#ifndef AICACHE_BINDING_H
+#define AICACHE_BINDING_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "aic_common.h"
+#include "aic_crypto.h"
+
+/* Hashing, zlib and Fernet over inputs this large release the GIL (hashlib's number). */
+#define AICPY_GIL_MINSIZE 2048
+
+/* Module state.  `o` holds only strong PyObject references so that traverse and
+ * clear can walk it as an array; an area adds its fields there (types, exception
+ * classes, interned strings).  Non-Python resources go after it. */
+typedef struct aicpy_state {
+    struct {
+        /* exceptions (all subclasses of CoreError, itself a ValueError) */
+        PyObject *CoreError;
+        PyObject *InvalidToken;  /* AIC_ETOKEN */
+        PyObject *PayloadError;  /* AIC_EZLIB, AIC_EFRAME, AIC_ETOOBIG on decode */
+        PyObject *ProtocolError; /* AIC_EPROTO */
+        /* area: mem */
+        PyObject *MemoryTierType;
+        /* area: key */
+        PyObject *KeyGeneratorType;
+        /* area: fernet (zlib + Fernet) */
+        PyObject *FernetType;
+        /* area: codec (value frames) */
+        PyObject *CodecType;
+        /* area: resp */
+        PyObject *RespReaderType;
+        PyObject *RedisProtocolType;
+        PyObject *extra[8]; /* spare slots for an area's interned objects */
+    } o;
+    struct aic_crypto *crypto; /* fetched OpenSSL algorithms (borrowed by areas) */
+} aicpy_state;
+
+extern PyModuleDef aicpy_module;
+
+/* State of the module that defined `tp` (a heap type of this module). */
+static inline aicpy_state *
+aicpy_state_from_type(PyTypeObject *tp)
+{
+    PyObject *mod = PyType_GetModuleByDef(tp, &aicpy_module); /* borrowed */
+    return mod == NULL ? NULL : (aicpy_state *) PyModule_GetState(mod);
+}
+
+/* Sets the Python exception for core status rc (< 0) and returns NULL.
+ * The single translation point (uvloop's convert_error). */
+PyObject *aicpy_raise(aicpy_state *st, int rc);
+
+/* Area initialisers: add types/functions to m; 0 on success, -1 with an exception. */
+int aicpy_mem_exec(PyObject *m, aicpy_state *st);
+int aicpy_key_exec(PyObject *m, aicpy_state *st);
+int aicpy_fernet_exec(PyObject *m, aicpy_state *st);
+int aicpy_codec_exec(PyObject *m, aicpy_state *st);
+int aicpy_resp_exec(PyObject *m, aicpy_state *st);
+
+#endif /* AICACHE_BINDING_H */
