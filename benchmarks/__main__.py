@@ -13,7 +13,7 @@ import sys
 
 SUITES = {
     "memory": ["benchmarks.bench_memory"],
-    "codecs": ["benchmarks.bench_keys", "benchmarks.bench_codecs"],
+    "codecs": ["benchmarks.bench_keys", "benchmarks.bench_codecs", "benchmarks.bench_pipeline"],
     "redis": ["benchmarks.bench_redis"],
 }
 

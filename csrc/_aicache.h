@@ -68,4 +68,9 @@ int aicpy_fernet_exec(PyObject *m, aicpy_state *st);
 int aicpy_codec_exec(PyObject *m, aicpy_state *st);
 int aicpy_resp_exec(PyObject *m, aicpy_state *st);
 
+/* area fernet -> area codec: the C context of a _core.Fernet instance (borrowed,
+ * lives as long as obj); NULL with TypeError when obj is not a _core.Fernet. */
+struct aic_fernet;
+const struct aic_fernet *aicpy_fernet_context(aicpy_state *st, PyObject *obj);
+
 #endif /* AICACHE_BINDING_H */
