@@ -13,7 +13,11 @@ import sys
 
 SUITES = {
     "memory": ["benchmarks.bench_memory"],
-    "codecs": ["benchmarks.bench_keys", "benchmarks.bench_codecs", "benchmarks.bench_pipeline"],
+    "codecs": [
+        "benchmarks.bench_keys",
+        "benchmarks.bench_codecs",
+        "benchmarks.bench_pipeline",
+    ],
     "redis": ["benchmarks.bench_redis"],
 }
 
@@ -25,7 +29,11 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="fewer iterations (smoke run, noisy)"
     )
     args = parser.parse_args(argv)
-    names = [m for s in SUITES.values() for m in s] if args.suite == "all" else SUITES[args.suite]
+    names = (
+        [m for s in SUITES.values() for m in s]
+        if args.suite == "all"
+        else SUITES[args.suite]
+    )
     for name in names:
         module = importlib.import_module(name)
         module.main(quick=args.quick)

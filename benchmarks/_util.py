@@ -75,9 +75,13 @@ def ratio_table(rows: list[Row], baseline_impl: str) -> str:
     """Markdown table: one line per case, value per impl, and impl/baseline ratios."""
     cases = list(dict.fromkeys(r.case for r in rows))
     impls = list(dict.fromkeys(r.impl for r in rows))
-    head = "| case | " + " | ".join(impls) + " | " + " | ".join(
-        f"{i} vs {baseline_impl}" for i in impls if i != baseline_impl
-    ) + " |"
+    head = (
+        "| case | "
+        + " | ".join(impls)
+        + " | "
+        + " | ".join(f"{i} vs {baseline_impl}" for i in impls if i != baseline_impl)
+        + " |"
+    )
     sep = "|" + "---|" * (1 + len(impls) + len(impls) - 1)
     lines = [head, sep]
     for c in cases:
@@ -93,7 +97,11 @@ def ratio_table(rows: list[Row], baseline_impl: str) -> str:
                 continue
             r = by[i]
             # Express as "how many times better than baseline" (>1 = baseline wins).
-            x = (r.value / base.value) if not r.higher_is_better else (base.value / r.value)
+            x = (
+                (r.value / base.value)
+                if not r.higher_is_better
+                else (base.value / r.value)
+            )
             ratios.append(f"{x:.2f}x")
         lines.append(f"| {c} | " + " | ".join(vals) + " | " + " | ".join(ratios) + " |")
     return "\n".join(lines)

@@ -101,8 +101,9 @@ aicpy_exec(PyObject *m)
     }
     st->crypto = aic_crypto_new();
     if (st->crypto == NULL) {
-        PyErr_SetString(PyExc_ImportError,
-                        "aicache._core: OpenSSL lacks SHA256, MD5, AES-128-CBC or HMAC");
+        PyErr_SetString(
+            PyExc_ImportError,
+            "aicache._core: OpenSSL lacks SHA256, MD5, AES-128-CBC or HMAC");
         return -1;
     }
     if (aicpy_mem_exec(m, st) < 0 || aicpy_key_exec(m, st) < 0 ||

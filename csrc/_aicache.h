@@ -6,9 +6,10 @@
  *   _aicache_mem.c    MemoryTier type (aic_mem)
  *   _aicache_key.c    cache-key generation (aic_key)
  *   _aicache_fernet.c zlib and Fernet (aic_codec, aic_fernet)
- *   _aicache_codec.c  value frames: serialize-side framing + compress + encrypt (aic_frame)
- *   _aicache_resp.c   RESP reader/packer and the asyncio protocol type (aic_resp)
- * Each area exports one aicpy_<area>_exec() called from the module's exec slot. */
+ *   _aicache_codec.c  value frames: serialize-side framing + compress + encrypt
+ * (aic_frame) _aicache_resp.c   RESP reader/packer and the asyncio protocol type
+ * (aic_resp) Each area exports one aicpy_<area>_exec() called from the module's exec
+ * slot. */
 #ifndef AICACHE_BINDING_H
 #define AICACHE_BINDING_H
 
@@ -18,7 +19,8 @@
 #include "aic_common.h"
 #include "aic_crypto.h"
 
-/* Hashing, zlib and Fernet over inputs this large release the GIL (hashlib's number). */
+/* Hashing, zlib and Fernet over inputs this large release the GIL (hashlib's number).
+ */
 #define AICPY_GIL_MINSIZE 2048
 
 /* Module state.  `o` holds only strong PyObject references so that traverse and

@@ -12,8 +12,7 @@ aic_set_allocator(const aic_allocator *fns)
     aic_allocator prev = current;
     if (fns == NULL) {
         current = (aic_allocator){malloc, calloc, realloc, free};
-    }
-    else {
+    } else {
         current = *fns;
     }
     return prev;

@@ -18,7 +18,8 @@ size_t aic_deflate_bound(size_t inlen);
 /* Compresses in[0..inlen) (borrowed) at level 1..9 and appends the zlib stream to
  * out (caller-initialised; on failure out->len is restored).  AIC_OK, AIC_EINVAL
  * (bad level), AIC_ENOMEM, AIC_ETOOBIG (out->max), AIC_EZLIB. */
-AIC_MUST_USE int aic_deflate(const unsigned char *in, size_t inlen, int level, aic_buf *out);
+AIC_MUST_USE int aic_deflate(const unsigned char *in, size_t inlen, int level,
+                             aic_buf *out);
 
 /* Inflates one complete zlib stream in[0..inlen) (borrowed), appending at most
  * max_out bytes to out (on failure out->len is restored).  AIC_ETOOBIG past

@@ -12,7 +12,8 @@ aic_crypto_new(void)
     c->md5 = EVP_MD_fetch(NULL, "MD5", NULL);
     c->aes128cbc = EVP_CIPHER_fetch(NULL, "AES-128-CBC", NULL);
     c->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (c->sha256 == NULL || c->md5 == NULL || c->aes128cbc == NULL || c->hmac == NULL) {
+    if (c->sha256 == NULL || c->md5 == NULL || c->aes128cbc == NULL ||
+        c->hmac == NULL) {
         aic_crypto_free(c);
         return NULL;
     }

@@ -1,6 +1,6 @@
 /* aic_crypto.h -- OpenSSL 3 algorithms fetched once.
  *
- * Implicit fetching (EVP_sha256() & co.) looks the algorithm up on every call,
+ * Implicit fetching (the EVP_sha256 family) looks the algorithm up on every call,
  * which OpenSSL's own docs call expensive; aicache fetches each one a single time
  * when the module loads and passes this context (borrowed) to the key and Fernet
  * code.  Immutable after aic_crypto_new(): safe to share between threads. */

@@ -25,7 +25,8 @@ typedef struct aic_fernet aic_fernet;
  * (1..AIC_FERNET_MAX_KEYS) raw 32-byte keys, copied; keys[0] encrypts, any
  * decrypts.  NULL on ENOMEM/EINVAL, having wiped and freed what it built. */
 aic_fernet *aic_fernet_new(const aic_crypto *crypto,
-                           const unsigned char (*keys)[AIC_FERNET_KEYBYTES], size_t nkeys);
+                           const unsigned char (*keys)[AIC_FERNET_KEYBYTES],
+                           size_t nkeys);
 
 /* Wipes the keys and frees.  aic_fernet_free(NULL) is a no-op. */
 void aic_fernet_free(aic_fernet *f);
@@ -61,7 +62,8 @@ AIC_MUST_USE int aic_fernet_decrypt(const aic_fernet *f, const unsigned char *to
                                     unsigned char *out, size_t outcap, size_t *outlen,
                                     size_t *key_index);
 
-/* Reads the timestamp of a well-formed token without verifying it: AIC_OK or AIC_ETOKEN. */
+/* Reads the timestamp of a well-formed token without verifying it: AIC_OK or
+ * AIC_ETOKEN. */
 AIC_MUST_USE int aic_fernet_token_timestamp(const unsigned char *token, size_t toklen,
                                             uint64_t *ts);
 

@@ -10,7 +10,9 @@ from aicache.exceptions import (
 
 __version__ = "0.1.0"
 __author__ = "aicache developers"
-__description__ = "Multi-tier memory + Redis cache with a C core for FastAPI and LLM apps"
+__description__ = (
+    "Multi-tier memory + Redis cache with a C core for FastAPI and LLM apps"
+)
 
 __all__ = [
     "ApplicationError",

@@ -10,9 +10,9 @@ from typing import Any
 
 __all__ = [
     "ApplicationError",
-    "ValidationError",
     "ConfigurationError",
     "InfrastructureError",
+    "ValidationError",
 ]
 
 
