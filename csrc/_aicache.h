@@ -37,8 +37,14 @@ typedef struct aicpy_state {
         PyObject *MemoryTierType;
         /* area: key */
         PyObject *KeyGeneratorType;
+        PyObject *key_sha256; /* hashlib.sha256 (identity selects the C hash) */
+        PyObject *key_md5;    /* hashlib.md5 */
+        PyObject *key_time;   /* the time module (time.time looked up per call) */
+        PyObject *key_names;  /* tuple of interned strings, see _aicache_key.c */
         /* area: fernet (zlib + Fernet) */
         PyObject *FernetType;
+        PyObject *fernet_time;     /* the time module (time.time looked up per call) */
+        PyObject *fernet_str_time; /* interned "time" */
         /* area: codec (value frames) */
         PyObject *CodecType;
         /* area: resp */

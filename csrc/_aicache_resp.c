@@ -1,10 +1,1234 @@
-/* _aicache_resp.c -- binding for the resp area (being built; see _aicache.h). */
+/* _aicache_resp.c -- binding for the resp area: RespReader (the reply reader
+ * exposed for tests and tools) and RedisProtocol, an asyncio Protocol in C.
+ *
+ * RedisProtocol owns one link: commands are packed into an output buffer and
+ * flushed once per loop iteration (implicit pipelining); replies resolve a FIFO
+ * of futures in order.  Python objects are built by the reader's callback table,
+ * so the core stays Python-free.  Everything runs under the GIL, on the loop's
+ * thread. */
 #include "_aicache.h"
+
+#include <string.h>
+#include <structmember.h>
+
+#include "aic_resp.h"
+
+/* ---- reply construction (shared by both types) ---- */
+
+typedef struct reply_ctx {
+    PyObject *error_factory; /* str -> exception instance, for -ERR replies */
+    PyObject *ok;            /* the str "OK", shared by every +OK */
+} reply_ctx;
+
+static void *
+py_string(void *ctx, int type, const char *s, size_t len)
+{
+    reply_ctx *c = ctx;
+    if (type == AIC_RESP_BULK) {
+        return PyBytes_FromStringAndSize(s, (Py_ssize_t) len);
+    }
+    if (type == AIC_RESP_STATUS) {
+        if (len == 2 && s[0] == 'O' && s[1] == 'K') {
+            return Py_NewRef(c->ok);
+        }
+        return PyUnicode_DecodeUTF8(s, (Py_ssize_t) len, "replace");
+    }
+    PyObject *msg = PyUnicode_DecodeUTF8(s, (Py_ssize_t) len, "replace");
+    if (msg == NULL) {
+        return NULL;
+    }
+    PyObject *err = PyObject_CallOneArg(c->error_factory, msg);
+    Py_DECREF(msg);
+    return err;
+}
+
+static void *
+py_integer(void *ctx, long long v)
+{
+    (void) ctx;
+    return PyLong_FromLongLong(v);
+}
+
+static void *
+py_nil(void *ctx)
+{
+    (void) ctx;
+    return Py_NewRef(Py_None);
+}
+
+static void *
+py_array(void *ctx, size_t n)
+{
+    (void) ctx;
+    if (n > (size_t) PY_SSIZE_T_MAX) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    return PyList_New((Py_ssize_t) n);
+}
+
+static void
+py_array_set(void *ctx, void *arr, size_t idx, void *elem)
+{
+    (void) ctx;
+    PyList_SET_ITEM((PyObject *) arr, (Py_ssize_t) idx, (PyObject *) elem);
+}
+
+static void
+py_free(void *ctx, void *obj)
+{
+    (void) ctx;
+    Py_DECREF((PyObject *) obj);
+}
+
+static const aic_resp_ops py_ops = {py_string, py_integer,   py_nil,
+                                    py_array,  py_array_set, py_free};
+
+/* Parses the limit keywords shared by both constructors into lim. */
+static int
+limits_from_args(aic_resp_limits *lim, Py_ssize_t max_bulk, Py_ssize_t max_elements,
+                 int max_depth, Py_ssize_t max_line)
+{
+    aic_resp_limits_default(lim);
+    if (max_bulk < 0 || max_elements < 0 || max_line < 0 || max_depth < 1) {
+        PyErr_SetString(PyExc_ValueError,
+                        "RESP limits must be positive (max_depth at least 1)");
+        return -1;
+    }
+    lim->max_bulk = (size_t) max_bulk;
+    lim->max_elements = (size_t) max_elements;
+    lim->max_depth = (unsigned) max_depth;
+    lim->max_line = (size_t) max_line;
+    return 0;
+}
+
+/* Raises for a reader failure: a callback's own exception stays as it is;
+ * otherwise ProtocolError with the reader's description. */
+static PyObject *
+raise_reader_error(aicpy_state *st, aic_resp_reader *r, int rc)
+{
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    if (rc == AIC_EPROTO || rc == AIC_ETOOBIG) {
+        PyErr_SetString(st->o.ProtocolError, aic_resp_reader_errstr(r));
+        return NULL;
+    }
+    return aicpy_raise(st, rc);
+}
+
+/* Borrowed view of one command argument: bytes, str (UTF-8), int, float or
+ * any other buffer.  `scratch` holds the digits of numbers; `view`/`tmp` are
+ * released by arg_release. */
+typedef struct argview {
+    const char *p;
+    Py_ssize_t n;
+    Py_buffer view;
+    int has_view;
+    PyObject *tmp; /* owned: str(int) for big ints */
+    char *fstr;    /* owned (PyMem): repr(float) */
+    char scratch[24];
+} argview;
+
+static void
+arg_release(argview *a)
+{
+    if (a->has_view) {
+        PyBuffer_Release(&a->view);
+        a->has_view = 0;
+    }
+    Py_CLEAR(a->tmp);
+    if (a->fstr != NULL) {
+        PyMem_Free(a->fstr);
+        a->fstr = NULL;
+    }
+}
+
+static int
+arg_get(PyObject *o, argview *a)
+{
+    a->has_view = 0;
+    a->tmp = NULL;
+    a->fstr = NULL;
+    if (PyBytes_Check(o)) {
+        a->p = PyBytes_AS_STRING(o);
+        a->n = PyBytes_GET_SIZE(o);
+        return 0;
+    }
+    if (PyUnicode_Check(o)) {
+        a->p = PyUnicode_AsUTF8AndSize(o, &a->n);
+        return a->p == NULL ? -1 : 0;
+    }
+    if (PyLong_Check(o) && !PyBool_Check(o)) {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+        if (v == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        if (!overflow) {
+            a->n = (Py_ssize_t) snprintf(a->scratch, sizeof a->scratch, "%lld", v);
+            a->p = a->scratch;
+            return 0;
+        }
+        a->tmp = PyObject_Str(o);
+        if (a->tmp == NULL) {
+            return -1;
+        }
+        a->p = PyUnicode_AsUTF8AndSize(a->tmp, &a->n);
+        return a->p == NULL ? -1 : 0;
+    }
+    if (PyFloat_Check(o)) {
+        a->fstr = PyOS_double_to_string(PyFloat_AS_DOUBLE(o), 'r', 0, 0, NULL);
+        if (a->fstr == NULL) {
+            return -1;
+        }
+        a->p = a->fstr;
+        a->n = (Py_ssize_t) strlen(a->fstr);
+        return 0;
+    }
+    if (!PyBool_Check(o) && PyObject_CheckBuffer(o)) {
+        if (PyObject_GetBuffer(o, &a->view, PyBUF_SIMPLE) < 0) {
+            return -1;
+        }
+        a->has_view = 1;
+        a->p = a->view.buf;
+        a->n = a->view.len;
+        return 0;
+    }
+    PyErr_Format(PyExc_TypeError,
+                 "invalid Redis command argument of type '%.100s': convert it to "
+                 "bytes, str, int or float first",
+                 Py_TYPE(o)->tp_name);
+    return -1;
+}
+
+/* Appends one command (a non-empty tuple or list of arguments) to out;
+ * all-or-nothing. */
+static int
+pack_args(aicpy_state *st, aic_buf *out, PyObject *args)
+{
+    if (!PyTuple_Check(args) && !PyList_Check(args)) {
+        PyErr_SetString(PyExc_TypeError, "a command is a tuple of arguments");
+        return -1;
+    }
+    Py_ssize_t argc = PySequence_Fast_GET_SIZE(args);
+    if (argc == 0) {
+        PyErr_SetString(PyExc_ValueError, "a command needs at least one argument");
+        return -1;
+    }
+    PyObject **items = PySequence_Fast_ITEMS(args); /* borrowed */
+    size_t mark = out->len;
+    int rc = aic_resp_pack_header(out, (size_t) argc);
+    for (Py_ssize_t i = 0; rc == AIC_OK && i < argc; i++) {
+        argview a;
+        if (arg_get(items[i], &a) < 0) {
+            out->len = mark;
+            return -1;
+        }
+        rc = aic_resp_pack_arg(out, a.p, (size_t) a.n);
+        arg_release(&a);
+    }
+    if (rc != AIC_OK) {
+        out->len = mark;
+        aicpy_raise(st, rc);
+        return -1;
+    }
+    return 0;
+}
+
+/* The raised exception as one normalized instance (owned), clearing it; the
+ * 3.11 spelling of PyErr_GetRaisedException. */
+static PyObject *
+take_exception(void)
+{
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    if (t == NULL) {
+        return NULL;
+    }
+    PyErr_NormalizeException(&t, &v, &tb);
+    if (tb != NULL && v != NULL) {
+        PyException_SetTraceback(v, tb);
+    }
+    Py_XDECREF(t);
+    Py_XDECREF(tb);
+    return v;
+}
+
+/* ==== RespReader ==== */
+
+typedef struct aicpy_respreader {
+    PyObject_HEAD reply_ctx rc;
+    aic_resp_reader *reader; /* owned */
+} aicpy_respreader;
+
+static int
+reader_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    aicpy_respreader *self = (aicpy_respreader *) op;
+    Py_VISIT(Py_TYPE(op));
+    Py_VISIT(self->rc.error_factory);
+    Py_VISIT(self->rc.ok);
+    return 0;
+}
+
+static int
+reader_clear(PyObject *op)
+{
+    aicpy_respreader *self = (aicpy_respreader *) op;
+    /* Partial replies hold only plain data; drop them with the reader. */
+    if (self->reader != NULL) {
+        aic_resp_reader_reset(self->reader);
+    }
+    Py_CLEAR(self->rc.error_factory);
+    Py_CLEAR(self->rc.ok);
+    return 0;
+}
+
+static void
+reader_dealloc(PyObject *op)
+{
+    aicpy_respreader *self = (aicpy_respreader *) op;
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject_GC_UnTrack(op);
+    aic_resp_reader_free(self->reader);
+    self->reader = NULL;
+    reader_clear(op);
+    tp->tp_free(op);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+reader_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
+{
+    static const char *kwlist[] = {"max_bulk", "max_elements",  "max_depth",
+                                   "max_line", "error_factory", NULL};
+    Py_ssize_t max_bulk = (Py_ssize_t) AIC_RESP_DEFAULT_MAX_BULK;
+    Py_ssize_t max_elements = (Py_ssize_t) AIC_RESP_DEFAULT_MAX_ELEMENTS;
+    int max_depth = AIC_RESP_DEFAULT_MAX_DEPTH;
+    Py_ssize_t max_line = (Py_ssize_t) AIC_RESP_DEFAULT_MAX_LINE;
+    PyObject *error_factory = Py_None; /* borrowed */
+    aic_resp_limits lim;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$nninO:RespReader", (char **) kwlist,
+                                     &max_bulk, &max_elements, &max_depth, &max_line,
+                                     &error_factory) ||
+        limits_from_args(&lim, max_bulk, max_elements, max_depth, max_line) < 0) {
+        return NULL;
+    }
+    if (error_factory == Py_None) {
+        error_factory = PyExc_Exception;
+    } else if (!PyCallable_Check(error_factory)) {
+        PyErr_SetString(PyExc_TypeError, "error_factory must be callable");
+        return NULL;
+    }
+    aicpy_respreader *self = (aicpy_respreader *) tp->tp_alloc(tp, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->rc.error_factory = Py_NewRef(error_factory);
+    self->rc.ok = PyUnicode_InternFromString("OK");
+    if (self->rc.ok == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->reader = aic_resp_reader_new(&py_ops, &self->rc, &lim);
+    if (self->reader == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    return (PyObject *) self;
+}
+
+static PyObject *
+reader_feed(PyObject *op, PyObject *data)
+{
+    aicpy_respreader *self = (aicpy_respreader *) op;
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    int rc = aic_resp_reader_feed(self->reader, view.buf, (size_t) view.len);
+    PyBuffer_Release(&view);
+    if (rc < 0) {
+        aicpy_state *st = aicpy_state_from_type(Py_TYPE(op));
+        return st == NULL ? NULL : raise_reader_error(st, self->reader, rc);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+reader_gets(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    aicpy_respreader *self = (aicpy_respreader *) op;
+    void *reply;
+    int rc = aic_resp_reader_get(self->reader, &reply);
+    if (rc > 0) {
+        return reply;
+    }
+    if (rc == 0) {
+        Py_RETURN_FALSE;
+    }
+    aicpy_state *st = aicpy_state_from_type(Py_TYPE(op));
+    return st == NULL ? NULL : raise_reader_error(st, self->reader, rc);
+}
+
+static PyObject *
+reader_reset(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    aic_resp_reader_reset(((aicpy_respreader *) op)->reader);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+reader_get_buffered(PyObject *op, void *closure)
+{
+    (void) closure;
+    return PyLong_FromSize_t(
+        aic_resp_reader_buffered(((aicpy_respreader *) op)->reader));
+}
+
+static PyMethodDef reader_methods[] = {
+    {"feed", reader_feed, METH_O, "Appends bytes (any buffer) to the input."},
+    {"gets", reader_gets, METH_NOARGS,
+     "Returns the next complete reply, or False when more input is needed.\n"
+     "Errors replies come back as error_factory(message) instances; malformed\n"
+     "input or a limit raises ProtocolError, and keeps raising until reset()."},
+    {"reset", reader_reset, METH_NOARGS, "Drops the input and clears a sticky error."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef reader_getset[] = {
+    {"buffered", reader_get_buffered, NULL, "Bytes fed but not yet consumed.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot reader_slots[] = {
+    {Py_tp_doc,
+     (void *) "RespReader(*, max_bulk=512 MiB, max_elements=2**24, max_depth=16,\n"
+              "           max_line=1 MiB, error_factory=Exception)\n"
+              "Incremental RESP2 reply reader with limits."},
+    {Py_tp_new, reader_new},
+    {Py_tp_dealloc, reader_dealloc},
+    {Py_tp_traverse, reader_traverse},
+    {Py_tp_clear, reader_clear},
+    {Py_tp_methods, reader_methods},
+    {Py_tp_getset, reader_getset},
+    {0, NULL},
+};
+
+static PyType_Spec reader_spec = {
+    .name = "aicache._core.RespReader",
+    .basicsize = sizeof(aicpy_respreader),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = reader_slots,
+};
+
+/* ==== RedisProtocol ==== */
+
+typedef struct pending {
+    PyObject *fut;     /* owned */
+    PyObject *decoder; /* owned, NULL when none */
+} pending;
+
+typedef struct aicpy_protocol {
+    PyObject_HEAD reply_ctx rc;   /* rc.error_factory: reply_error_factory */
+    PyObject *loop;               /* owned */
+    PyObject *call_soon;          /* owned: loop.call_soon */
+    PyObject *create_future;      /* owned: loop.create_future */
+    PyObject *conn_error_factory; /* owned: (message, cause) -> exception */
+    PyObject *on_lost;            /* owned, NULL once called: (protocol, exc) */
+    PyObject *transport;          /* owned, NULL when not connected */
+    PyObject *write;              /* owned: transport.write */
+    PyObject *ready;              /* owned: the loop's ready deque, or NULL */
+    PyObject *s_done, *s_set_result, *s_set_exception; /* interned names */
+    aic_resp_reader *reader;                           /* owned */
+    aic_buf out;                                       /* packed, not yet written */
+    pending *q;                                        /* ring buffer of size qcap */
+    size_t qcap, qhead, qlen;
+    char flush_scheduled;
+    char paused;
+    char closed;
+    char lost_msg[160]; /* why the link is closed (for later send()) */
+    unsigned long long commands, writes, bytes_written, replies, reply_errors;
+} aicpy_protocol;
+
+#define OUT_KEEP_MAX ((size_t) 1 << 20) /* a bigger idle output buffer is freed */
+
+/* fut, decoder (may be NULL): retained on success. */
+static int
+queue_push(aicpy_protocol *self, PyObject *fut, PyObject *decoder)
+{
+    if (self->qlen == self->qcap) {
+        size_t ncap = self->qcap ? self->qcap * 2 : 16;
+        pending *nq = PyMem_Malloc(ncap * sizeof *nq);
+        if (nq == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (size_t i = 0; i < self->qlen; i++) {
+            nq[i] = self->q[(self->qhead + i) % self->qcap];
+        }
+        PyMem_Free(self->q);
+        self->q = nq;
+        self->qcap = ncap;
+        self->qhead = 0;
+    }
+    self->q[(self->qhead + self->qlen) % self->qcap] =
+        (pending){Py_NewRef(fut), Py_XNewRef(decoder)};
+    self->qlen++;
+    return 0;
+}
+
+static pending
+queue_pop(aicpy_protocol *self)
+{
+    pending p = self->q[self->qhead];
+    self->qhead = (self->qhead + 1) % self->qcap;
+    self->qlen--;
+    return p;
+}
+
+/* Builds the typed connection error for one future. */
+static PyObject *
+make_conn_error(PyObject *factory, const char *msg, PyObject *cause)
+{
+    PyObject *m = PyUnicode_FromString(msg);
+    if (m == NULL) {
+        return NULL;
+    }
+    PyObject *argv[2] = {m, cause != NULL ? cause : Py_None};
+    PyObject *e = PyObject_Vectorcall(factory, argv, 2, NULL);
+    Py_DECREF(m);
+    return e;
+}
+
+static int
+fut_done(aicpy_protocol *self, PyObject *fut)
+{
+    PyObject *argv[1] = {fut};
+    PyObject *r = PyObject_VectorcallMethod(self->s_done, argv,
+                                            1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    if (r == NULL) {
+        PyErr_Clear();
+        return 1;
+    }
+    int done = r == Py_True;
+    Py_DECREF(r);
+    return done;
+}
+
+/* Calls fut.<name>(value); a future that is already done drops the value. */
+static void
+resolve(aicpy_protocol *self, PyObject *fut, PyObject *name, PyObject *value)
+{
+    PyObject *argv[2] = {fut, value};
+    PyObject *r =
+        PyObject_VectorcallMethod(name, argv, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    if (r != NULL) {
+        Py_DECREF(r);
+        return;
+    }
+    /* Usually the future was cancelled or timed out meanwhile
+     * (InvalidStateError): the reply is dropped.  If it is still pending, the
+     * value itself was refused (set_exception(StopIteration) raises TypeError):
+     * deliver that error instead, so no caller waits forever. */
+    PyObject *why = take_exception();
+    if (!fut_done(self, fut)) {
+        PyObject *argv2[2] = {fut, why};
+        r = PyObject_VectorcallMethod(self->s_set_exception, argv2,
+                                      2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        Py_XDECREF(r);
+        PyErr_Clear();
+    }
+    Py_XDECREF(why);
+}
+
+/* Marks the link closed and fails every pending future with factory(msg, cause)
+ * (factory: borrowed; NULL means the connection error factory).  The queue is
+ * detached first, so callbacks that re-enter see a consistent, empty protocol. */
+static void
+fail_all(aicpy_protocol *self, PyObject *factory, const char *msg, PyObject *cause)
+{
+    self->closed = 1;
+    if (self->lost_msg[0] == '\0') {
+        snprintf(self->lost_msg, sizeof self->lost_msg, "%s", msg);
+    }
+    pending *q = self->q;
+    size_t qcap = self->qcap, qhead = self->qhead, qlen = self->qlen;
+    self->q = NULL;
+    self->qcap = self->qhead = self->qlen = 0;
+    self->out.len = 0;
+    if (factory == NULL) {
+        factory = self->conn_error_factory;
+    }
+    if (factory == NULL) { /* cleared by the GC */
+        factory = PyExc_ConnectionError;
+    }
+    Py_INCREF(factory);
+    for (size_t i = 0; i < qlen; i++) {
+        pending p = q[(qhead + i) % qcap];
+        if (!fut_done(self, p.fut)) {
+            PyObject *e = make_conn_error(factory, msg, cause);
+            if (e == NULL) {
+                PyErr_WriteUnraisable(factory);
+            } else {
+                resolve(self, p.fut, self->s_set_exception, e);
+                Py_DECREF(e);
+            }
+        }
+        Py_DECREF(p.fut);
+        Py_XDECREF(p.decoder);
+    }
+    Py_DECREF(factory);
+    PyMem_Free(q);
+}
+
+/* Calls on_lost(self, exc) once. */
+static void
+notify_lost(aicpy_protocol *self, PyObject *exc)
+{
+    PyObject *cb = self->on_lost;
+    if (cb == NULL) {
+        return;
+    }
+    self->on_lost = NULL;
+    PyObject *argv[2] = {(PyObject *) self, exc != NULL ? exc : Py_None};
+    PyObject *r = PyObject_Vectorcall(cb, argv, 2, NULL);
+    if (r == NULL) {
+        PyErr_WriteUnraisable(cb);
+    }
+    Py_XDECREF(r);
+    Py_DECREF(cb);
+}
+
+/* Closes the link from our side: fails everything, tells the owner, aborts the
+ * transport (its connection_lost will find the queue already empty). */
+static void
+shut_down(aicpy_protocol *self, PyObject *factory, const char *msg, PyObject *cause)
+{
+    Py_INCREF(self);
+    fail_all(self, factory, msg, cause);
+    notify_lost(self, cause);
+    PyObject *t = self->transport;
+    if (t != NULL) {
+        self->transport = NULL;
+        Py_CLEAR(self->write);
+        PyObject *r = PyObject_CallMethod(t, "abort", NULL);
+        if (r == NULL) {
+            /* e.g. its loop is already closed: the link is gone either way. */
+            PyErr_Clear();
+        }
+        Py_XDECREF(r);
+        Py_DECREF(t);
+    }
+    Py_DECREF(self);
+}
+
+static int
+protocol_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    aicpy_protocol *self = (aicpy_protocol *) op;
+    Py_VISIT(Py_TYPE(op));
+    Py_VISIT(self->rc.error_factory);
+    Py_VISIT(self->rc.ok);
+    Py_VISIT(self->loop);
+    Py_VISIT(self->call_soon);
+    Py_VISIT(self->create_future);
+    Py_VISIT(self->conn_error_factory);
+    Py_VISIT(self->on_lost);
+    Py_VISIT(self->transport);
+    Py_VISIT(self->write);
+    Py_VISIT(self->ready);
+    for (size_t i = 0; i < self->qlen; i++) {
+        pending *p = &self->q[(self->qhead + i) % self->qcap];
+        Py_VISIT(p->fut);
+        Py_VISIT(p->decoder);
+    }
+    return 0;
+}
+
+static void
+queue_clear(aicpy_protocol *self)
+{
+    pending *q = self->q;
+    size_t qcap = self->qcap, qhead = self->qhead, qlen = self->qlen;
+    self->q = NULL;
+    self->qcap = self->qhead = self->qlen = 0;
+    for (size_t i = 0; i < qlen; i++) {
+        pending p = q[(qhead + i) % qcap];
+        Py_DECREF(p.fut);
+        Py_XDECREF(p.decoder);
+    }
+    PyMem_Free(q);
+}
+
+static int
+protocol_clear(PyObject *op)
+{
+    aicpy_protocol *self = (aicpy_protocol *) op;
+    queue_clear(self);
+    if (self->reader != NULL) {
+        aic_resp_reader_reset(self->reader);
+    }
+    Py_CLEAR(self->rc.error_factory);
+    Py_CLEAR(self->rc.ok);
+    Py_CLEAR(self->loop);
+    Py_CLEAR(self->call_soon);
+    Py_CLEAR(self->create_future);
+    Py_CLEAR(self->conn_error_factory);
+    Py_CLEAR(self->on_lost);
+    Py_CLEAR(self->transport);
+    Py_CLEAR(self->write);
+    Py_CLEAR(self->ready);
+    return 0;
+}
+
+static void
+protocol_dealloc(PyObject *op)
+{
+    aicpy_protocol *self = (aicpy_protocol *) op;
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject_GC_UnTrack(op);
+    protocol_clear(op);
+    aic_resp_reader_free(self->reader);
+    aic_buf_free(&self->out);
+    Py_CLEAR(self->s_done);
+    Py_CLEAR(self->s_set_result);
+    Py_CLEAR(self->s_set_exception);
+    tp->tp_free(op);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+protocol_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
+{
+    static const char *kwlist[] = {"loop",
+                                   "max_bulk",
+                                   "max_elements",
+                                   "max_depth",
+                                   "max_line",
+                                   "reply_error_factory",
+                                   "connection_error_factory",
+                                   "on_lost",
+                                   NULL};
+    PyObject *loop;                  /* borrowed */
+    PyObject *reply_error = Py_None; /* borrowed */
+    PyObject *conn_error = Py_None;  /* borrowed */
+    PyObject *on_lost = Py_None;     /* borrowed */
+    Py_ssize_t max_bulk = (Py_ssize_t) AIC_RESP_DEFAULT_MAX_BULK;
+    Py_ssize_t max_elements = (Py_ssize_t) AIC_RESP_DEFAULT_MAX_ELEMENTS;
+    int max_depth = AIC_RESP_DEFAULT_MAX_DEPTH;
+    Py_ssize_t max_line = (Py_ssize_t) AIC_RESP_DEFAULT_MAX_LINE;
+    aic_resp_limits lim;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$nninOOO:RedisProtocol",
+                                     (char **) kwlist, &loop, &max_bulk, &max_elements,
+                                     &max_depth, &max_line, &reply_error, &conn_error,
+                                     &on_lost) ||
+        limits_from_args(&lim, max_bulk, max_elements, max_depth, max_line) < 0) {
+        return NULL;
+    }
+    if (reply_error == Py_None) {
+        reply_error = PyExc_Exception;
+    }
+    if (conn_error == Py_None) {
+        conn_error = PyExc_ConnectionError;
+    }
+    if (!PyCallable_Check(reply_error) || !PyCallable_Check(conn_error) ||
+        (on_lost != Py_None && !PyCallable_Check(on_lost))) {
+        PyErr_SetString(PyExc_TypeError, "factories and on_lost must be callable");
+        return NULL;
+    }
+    aicpy_protocol *self = (aicpy_protocol *) tp->tp_alloc(tp, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    aic_buf_init(&self->out, 0);
+    self->rc.error_factory = Py_NewRef(reply_error);
+    self->conn_error_factory = Py_NewRef(conn_error);
+    self->on_lost = on_lost == Py_None ? NULL : Py_NewRef(on_lost);
+    self->loop = Py_NewRef(loop);
+    self->rc.ok = PyUnicode_InternFromString("OK");
+    self->s_done = PyUnicode_InternFromString("done");
+    self->s_set_result = PyUnicode_InternFromString("set_result");
+    self->s_set_exception = PyUnicode_InternFromString("set_exception");
+    if (self->rc.ok == NULL || self->s_done == NULL || self->s_set_result == NULL ||
+        self->s_set_exception == NULL) {
+        goto error;
+    }
+    self->call_soon = PyObject_GetAttrString(loop, "call_soon");
+    if (self->call_soon == NULL) {
+        goto error;
+    }
+    self->create_future = PyObject_GetAttrString(loop, "create_future");
+    if (self->create_future == NULL) {
+        goto error;
+    }
+    self->reader = aic_resp_reader_new(&py_ops, &self->rc, &lim);
+    if (self->reader == NULL) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    /* The stock loops keep runnable handles in a deque named _ready; when it
+     * is empty nothing else can send in this iteration (see can_write_now). */
+    self->ready = PyObject_GetAttrString(loop, "_ready");
+    if (self->ready == NULL) {
+        PyErr_Clear();
+    } else if (strcmp(Py_TYPE(self->ready)->tp_name, "collections.deque") != 0) {
+        Py_CLEAR(self->ready);
+    }
+    return (PyObject *) self;
+error:
+    Py_DECREF(self);
+    return NULL;
+}
+
+/* Writes the output buffer to the transport in one call. */
+static int
+do_flush(aicpy_protocol *self)
+{
+    if (self->out.len == 0 || self->write == NULL || self->paused || self->closed) {
+        return 0;
+    }
+    PyObject *chunk = PyBytes_FromStringAndSize((const char *) self->out.data,
+                                                (Py_ssize_t) self->out.len);
+    if (chunk == NULL) {
+        return -1;
+    }
+    self->writes++;
+    self->bytes_written += self->out.len;
+    self->out.len = 0;
+    if (self->out.cap > OUT_KEEP_MAX) {
+        aic_buf_free(&self->out);
+    }
+    PyObject *r = PyObject_CallOneArg(self->write, chunk);
+    Py_DECREF(chunk);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+static PyObject *
+protocol_flush(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    aicpy_protocol *self = (aicpy_protocol *) op;
+    self->flush_scheduled = 0;
+    if (do_flush(self) < 0) {
+        /* The transport refused the bytes: the commands in them are lost. */
+        PyObject *exc = take_exception();
+        shut_down(self, NULL, "write to the Redis connection failed", exc);
+        Py_XDECREF(exc);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef flush_def = {"_flush", protocol_flush, METH_NOARGS, NULL};
+
+static int
+schedule_flush(aicpy_protocol *self)
+{
+    if (self->flush_scheduled || self->write == NULL || self->paused) {
+        return 0;
+    }
+    PyObject *cb = PyCFunction_New(&flush_def, (PyObject *) self);
+    if (cb == NULL) {
+        return -1;
+    }
+    PyObject *h = PyObject_CallOneArg(self->call_soon, cb);
+    Py_DECREF(cb);
+    if (h == NULL) {
+        return -1;
+    }
+    Py_DECREF(h);
+    self->flush_scheduled = 1;
+    return 0;
+}
+
+/* True when a command can be written at once instead of at the end of the
+ * iteration: the link is idle (no reply owed, nothing buffered or scheduled)
+ * and the loop has nothing else runnable in this iteration, so no other
+ * coroutine could add a command to the same write.  This saves one loop
+ * iteration per request/response round trip without splitting bursts. */
+static int
+can_write_now(aicpy_protocol *self)
+{
+    if (self->ready == NULL || self->qlen != 0 || self->out.len != 0 ||
+        self->flush_scheduled || self->write == NULL || self->paused) {
+        return 0;
+    }
+    Py_ssize_t n = PyObject_Length(self->ready);
+    if (n < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    return n == 0;
+}
+
+static PyObject *
+raise_closed(aicpy_protocol *self)
+{
+    PyObject *e =
+        make_conn_error(self->conn_error_factory,
+                        self->lost_msg[0] ? self->lost_msg : "connection closed", NULL);
+    if (e != NULL) {
+        PyErr_SetObject((PyObject *) Py_TYPE(e), e);
+        Py_DECREF(e);
+    }
+    return NULL;
+}
+
+/* send() and request(): queue one command; `eager` lets request() write at
+ * once when can_write_now() says no other command can join this write. */
+static PyObject *
+queue_command(PyObject *op, PyObject *const *args, Py_ssize_t nargs, int eager)
+{
+    aicpy_protocol *self = (aicpy_protocol *) op;
+    if (nargs < 1 || nargs > 2) {
+        PyErr_SetString(PyExc_TypeError, "takes (args, decoder=None)");
+        return NULL;
+    }
+    PyObject *decoder =
+        nargs == 2 && args[1] != Py_None ? args[1] : NULL; /* borrowed */
+    if (self->closed) {
+        return raise_closed(self);
+    }
+    aicpy_state *st = aicpy_state_from_type(Py_TYPE(op));
+    if (st == NULL) {
+        return NULL;
+    }
+    int now = eager && can_write_now(self);
+    size_t mark = self->out.len;
+    if (pack_args(st, &self->out, args[0]) < 0) {
+        return NULL;
+    }
+    PyObject *fut = PyObject_CallNoArgs(self->create_future);
+    if (fut == NULL || (!now && schedule_flush(self) < 0) ||
+        queue_push(self, fut, decoder) < 0) {
+        /* Not queued: take the command back out (a scheduled flush is harmless). */
+        self->out.len = mark;
+        Py_XDECREF(fut);
+        return NULL;
+    }
+    self->commands++;
+    if (now && do_flush(self) < 0) {
+        /* The transport refused the bytes: the link is unusable. */
+        PyObject *exc = take_exception();
+        shut_down(self, NULL, "write to the Redis connection failed", exc);
+        Py_XDECREF(exc);
+    }
+    return fut;
+}
+
+static PyObject *
+protocol_send(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    return queue_command(op, args, nargs, 0);
+}
+
+static PyObject *
+protocol_request(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    return queue_command(op, args, nargs, 1);
+}
+
+static PyObject *
+protocol_connection_made(PyObject *op, PyObject *transport)
+{
+    aicpy_protocol *self = (aicpy_protocol *) op;
+    PyObject *write = PyObject_GetAttrString(transport, "write");
+    if (write == NULL) {
+        return NULL;
+    }
+    Py_XSETREF(self->transport, Py_NewRef(transport));
+    Py_XSETREF(self->write, write);
+    if (self->closed) {
+        /* Closed before the link came up: do not use it. */
+        PyObject *r = PyObject_CallMethod(transport, "abort", NULL);
+        Py_XDECREF(r);
+        return r == NULL ? NULL : Py_NewRef(Py_None);
+    }
+    if (self->out.len > 0 && schedule_flush(self) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* Resolves the future of one complete reply (reply: owned, consumed). */
+static void
+deliver(aicpy_protocol *self, int type, PyObject *reply)
+{
+    pending p = queue_pop(self);
+    self->replies++;
+    if (type == AIC_RESP_ERROR) {
+        self->reply_errors++;
+        if (PyExceptionInstance_Check(reply)) {
+            resolve(self, p.fut, self->s_set_exception, reply);
+        } else {
+            resolve(self, p.fut, self->s_set_result, reply);
+        }
+    } else if (p.decoder != NULL && type == AIC_RESP_BULK) {
+        if (!fut_done(self, p.fut)) {
+            PyObject *value = PyObject_CallOneArg(p.decoder, reply);
+            if (value != NULL) {
+                resolve(self, p.fut, self->s_set_result, value);
+                Py_DECREF(value);
+            } else {
+                /* The decoder's failure belongs to this command only. */
+                PyObject *exc = take_exception();
+                resolve(self, p.fut, self->s_set_exception, exc);
+                Py_DECREF(exc);
+            }
+        }
+    } else {
+        resolve(self, p.fut, self->s_set_result, reply);
+    }
+    Py_DECREF(reply);
+    Py_DECREF(p.fut);
+    Py_XDECREF(p.decoder);
+}
+
+static PyObject *
+protocol_data_received(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    aicpy_protocol *self = (aicpy_protocol *) op;
+    if (nargs != 1) {
+        PyErr_SetString(PyExc_TypeError, "data_received(data) takes 1 argument");
+        return NULL;
+    }
+    if (self->closed) {
+        Py_RETURN_NONE; /* bytes after a failure are noise */
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    int rc = aic_resp_reader_feed(self->reader, view.buf, (size_t) view.len);
+    PyBuffer_Release(&view);
+    Py_INCREF(self);
+    while (rc >= 0 && !self->closed) {
+        void *reply;
+        rc = aic_resp_reader_get(self->reader, &reply);
+        if (rc <= 0) {
+            break;
+        }
+        if (self->qlen == 0) {
+            Py_DECREF((PyObject *) reply);
+            shut_down(self, NULL, "Redis sent a reply nobody asked for", NULL);
+            break;
+        }
+        deliver(self, rc, reply);
+    }
+    if (rc < 0 && !self->closed) {
+        PyObject *cause = NULL;
+        char msg[200];
+        if (PyErr_Occurred()) {
+            cause = take_exception();
+            snprintf(msg, sizeof msg, "failed to build a Redis reply");
+        } else {
+            aicpy_state *st = aicpy_state_from_type(Py_TYPE(op));
+            snprintf(msg, sizeof msg, "Redis protocol error: %s",
+                     aic_resp_reader_errstr(self->reader));
+            if (st != NULL) {
+                PyObject *m = PyUnicode_FromString(msg);
+                cause = m == NULL ? NULL : PyObject_CallOneArg(st->o.ProtocolError, m);
+                Py_XDECREF(m);
+            }
+            PyErr_Clear();
+        }
+        shut_down(self, NULL, msg, cause);
+        Py_XDECREF(cause);
+    }
+    Py_DECREF(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+protocol_eof_received(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    aicpy_protocol *self = (aicpy_protocol *) op;
+    if (!self->closed) {
+        Py_INCREF(self);
+        fail_all(self, NULL, "Redis closed the connection", NULL);
+        notify_lost(self, NULL);
+        Py_DECREF(self);
+    }
+    Py_RETURN_NONE; /* let the transport close itself */
+}
+
+static PyObject *
+protocol_connection_lost(PyObject *op, PyObject *exc)
+{
+    aicpy_protocol *self = (aicpy_protocol *) op;
+    Py_INCREF(self);
+    if (!self->closed || self->qlen > 0) {
+        fail_all(self, NULL, "connection to Redis lost", exc == Py_None ? NULL : exc);
+    }
+    notify_lost(self, exc == Py_None ? NULL : exc);
+    Py_CLEAR(self->write);
+    Py_CLEAR(self->transport);
+    Py_DECREF(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+protocol_pause_writing(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    ((aicpy_protocol *) op)->paused = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+protocol_resume_writing(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    aicpy_protocol *self = (aicpy_protocol *) op;
+    self->paused = 0;
+    if (self->out.len > 0 && schedule_flush(self) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+protocol_abort(PyObject *op, PyObject *args, PyObject *kwds)
+{
+    static const char *kwlist[] = {"message", "error_factory", "cause", NULL};
+    const char *message = "connection closed by the client";
+    PyObject *factory = Py_None; /* borrowed */
+    PyObject *cause = Py_None;   /* borrowed */
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|sOO:abort", (char **) kwlist,
+                                     &message, &factory, &cause)) {
+        return NULL;
+    }
+    aicpy_protocol *self = (aicpy_protocol *) op;
+    if (factory != Py_None && !PyCallable_Check(factory)) {
+        PyErr_SetString(PyExc_TypeError, "error_factory must be callable");
+        return NULL;
+    }
+    if (!self->closed || self->transport != NULL) {
+        /* message is borrowed from args: copy before any Python code runs. */
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s", message);
+        shut_down(self, factory == Py_None ? NULL : factory, msg,
+                  cause == Py_None ? NULL : cause);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef protocol_methods[] = {
+    {"send", (PyCFunction) (void (*)(void)) protocol_send, METH_FASTCALL,
+     "send(args, decoder=None, /) -> Future\n"
+     "Packs one command; every command sent in one loop iteration leaves in one\n"
+     "write.  The future gets the reply (decoder(bytes) for bulk replies when a\n"
+     "decoder is given), or the error-reply / connection exception."},
+    {"request", (PyCFunction) (void (*)(void)) protocol_request, METH_FASTCALL,
+     "request(args, decoder=None, /) -> Future\n"
+     "Like send(), but when the link is idle and the event loop has nothing else\n"
+     "runnable in this iteration (so no other command could share the write),\n"
+     "the command is written at once: one loop iteration less per round trip."},
+    {"data_received", (PyCFunction) (void (*)(void)) protocol_data_received,
+     METH_FASTCALL, NULL},
+    {"connection_made", protocol_connection_made, METH_O, NULL},
+    {"connection_lost", protocol_connection_lost, METH_O, NULL},
+    {"eof_received", protocol_eof_received, METH_NOARGS, NULL},
+    {"pause_writing", protocol_pause_writing, METH_NOARGS, NULL},
+    {"resume_writing", protocol_resume_writing, METH_NOARGS, NULL},
+    {"_flush", protocol_flush, METH_NOARGS, "Writes the buffered commands now."},
+    {"abort", (PyCFunction) (void (*)(void)) protocol_abort,
+     METH_VARARGS | METH_KEYWORDS,
+     "abort(message=..., error_factory=None, cause=None)\n"
+     "Fails every pending future with error_factory(message, cause) (default: the\n"
+     "connection error factory), refuses further sends, aborts the transport."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyObject *
+protocol_get_closed(PyObject *op, void *closure)
+{
+    (void) closure;
+    return PyBool_FromLong(((aicpy_protocol *) op)->closed);
+}
+
+static PyObject *
+protocol_get_pending(PyObject *op, void *closure)
+{
+    (void) closure;
+    return PyLong_FromSize_t(((aicpy_protocol *) op)->qlen);
+}
+
+static PyObject *
+protocol_get_paused(PyObject *op, void *closure)
+{
+    (void) closure;
+    return PyBool_FromLong(((aicpy_protocol *) op)->paused);
+}
+
+static PyObject *
+protocol_get_transport(PyObject *op, void *closure)
+{
+    (void) closure;
+    PyObject *t = ((aicpy_protocol *) op)->transport;
+    return Py_NewRef(t != NULL ? t : Py_None);
+}
+
+static PyGetSetDef protocol_getset[] = {
+    {"closed", protocol_get_closed, NULL, "True once the link failed or was closed.",
+     NULL},
+    {"pending", protocol_get_pending, NULL, "Commands awaiting a reply.", NULL},
+    {"paused", protocol_get_paused, NULL, "True while the transport is paused.", NULL},
+    {"transport", protocol_get_transport, NULL, "The transport, or None.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMemberDef protocol_members[] = {
+    {"commands", T_ULONGLONG, offsetof(aicpy_protocol, commands), READONLY,
+     "Commands sent."},
+    {"writes", T_ULONGLONG, offsetof(aicpy_protocol, writes), READONLY,
+     "transport.write calls."},
+    {"bytes_written", T_ULONGLONG, offsetof(aicpy_protocol, bytes_written), READONLY,
+     "Bytes handed to the transport."},
+    {"replies", T_ULONGLONG, offsetof(aicpy_protocol, replies), READONLY,
+     "Replies received."},
+    {"reply_errors", T_ULONGLONG, offsetof(aicpy_protocol, reply_errors), READONLY,
+     "Error replies received."},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot protocol_slots[] = {
+    {Py_tp_doc,
+     (void *) "RedisProtocol(loop, *, max_bulk=..., max_elements=..., max_depth=16,\n"
+              "              max_line=..., reply_error_factory=Exception,\n"
+              "              connection_error_factory=ConnectionError, on_lost=None)\n"
+              "asyncio Protocol speaking RESP2 with implicit pipelining."},
+    {Py_tp_new, protocol_new},
+    {Py_tp_dealloc, protocol_dealloc},
+    {Py_tp_traverse, protocol_traverse},
+    {Py_tp_clear, protocol_clear},
+    {Py_tp_methods, protocol_methods},
+    {Py_tp_getset, protocol_getset},
+    {Py_tp_members, protocol_members},
+    {0, NULL},
+};
+
+static PyType_Spec protocol_spec = {
+    .name = "aicache._core.RedisProtocol",
+    .basicsize = sizeof(aicpy_protocol),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = protocol_slots,
+};
 
 int
 aicpy_resp_exec(PyObject *m, aicpy_state *st)
 {
-    (void) m;
-    (void) st;
+    st->o.RespReaderType = PyType_FromModuleAndSpec(m, &reader_spec, NULL);
+    if (st->o.RespReaderType == NULL ||
+        PyModule_AddObjectRef(m, "RespReader", st->o.RespReaderType) < 0) {
+        return -1;
+    }
+    st->o.RedisProtocolType = PyType_FromModuleAndSpec(m, &protocol_spec, NULL);
+    if (st->o.RedisProtocolType == NULL ||
+        PyModule_AddObjectRef(m, "RedisProtocol", st->o.RedisProtocolType) < 0) {
+        return -1;
+    }
     return 0;
 }

@@ -27,4 +27,9 @@ AIC_MUST_USE int aic_deflate(const unsigned char *in, size_t inlen, int level,
 AIC_MUST_USE int aic_inflate(const unsigned char *in, size_t inlen, size_t max_out,
                              aic_buf *out);
 
+/* ---- Added by the fernet area. ---- */
+
+/* Version string of the zlib library linked at run time (static, never NULL). */
+const char *aic_codec_zlib_version(void);
+
 #endif /* AIC_CODEC_H */

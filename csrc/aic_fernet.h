@@ -94,7 +94,8 @@ AIC_MUST_USE int aic_fernet_verify(const aic_fernet *f, const unsigned char *tok
  * the same length).  The plaintext only passes through a temporary buffer that is
  * wiped before return.  AIC_OK, AIC_ETOKEN, AIC_EINVAL, AIC_ENOMEM, AIC_ECRYPTO. */
 AIC_MUST_USE int aic_fernet_rotate(const aic_fernet *f, const unsigned char *token,
-                                   size_t toklen, const unsigned char iv[AIC_FERNET_IVBYTES],
+                                   size_t toklen,
+                                   const unsigned char iv[AIC_FERNET_IVBYTES],
                                    unsigned char *out, size_t outcap, size_t *outlen);
 
 /* URL-safe base64 (RFC 4648 section 5) with '=' padding, the encoding of tokens. */
@@ -109,7 +110,8 @@ void aic_fernet_b64_encode(const unsigned char *in, size_t n, unsigned char *out
  * alphabet, '=' only as the last one or two characters, unused bits zero (the
  * one canonical spelling of each byte string).  out: caller-owned, outcap >=
  * n / 4 * 3.  AIC_OK, AIC_ETOKEN (not canonical url-safe base64), AIC_EINVAL. */
-AIC_MUST_USE int aic_fernet_b64_decode(const unsigned char *in, size_t n, unsigned char *out,
-                                       size_t outcap, size_t *outlen);
+AIC_MUST_USE int aic_fernet_b64_decode(const unsigned char *in, size_t n,
+                                       unsigned char *out, size_t outcap,
+                                       size_t *outlen);
 
 #endif /* AIC_FERNET_H */

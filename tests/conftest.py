@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["redis_servers"]
 
 
 @pytest.fixture(scope="session", autouse=True)

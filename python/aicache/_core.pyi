@@ -1,6 +1,11 @@
 """Typed stub of the C extension aicache._core (kept in sync by mypy.stubtest)."""
 
-from typing import Final
+import asyncio as _resp_asyncio  # area: resp
+import collections.abc as _mem_abc  # area: mem
+import typing as _mem_typing  # area: mem
+import typing as _resp_typing  # area: resp
+from collections.abc import Callable as _RespCallable  # area: resp
+from typing import Final, final
 
 DEBUG_BUILD: Final[int]
 
@@ -11,10 +16,254 @@ class ProtocolError(CoreError): ...
 
 # --- area: mem ---
 
+MEM_RECLAIM_BATCH: Final[int]
+
+@final
+class MemoryTier:
+    """Bounded LRU + TTL map from str keys to objects (held by reference).
+
+    Time is always an argument; ttl <= 0 never expires; an entry is expired once
+    now > expires_at.  Not thread-safe beyond the GIL.
+    """
+
+    def __new__(cls, max_entries: int, max_bytes: int = 0) -> MemoryTier: ...
+    def __len__(self) -> int: ...
+    @property
+    def max_entries(self) -> int: ...
+    @property
+    def max_bytes(self) -> int: ...
+    def get(
+        self, key: str, now: float, default: _mem_typing.Any = None, /
+    ) -> _mem_typing.Any: ...
+    def set(
+        self,
+        key: str,
+        value: object,
+        ttl: float,
+        now: float,
+        evicted: bool = False,
+        size: int | None = None,
+        /,
+    ) -> list[str] | None: ...
+    def delete(self, key: str, /) -> bool: ...
+    def delete_many(self, keys: _mem_abc.Iterable[str], /) -> int: ...
+    def contains(self, key: str, now: float, /) -> bool: ...
+    def touch(self, key: str, now: float, /) -> bool: ...
+    def expires_at(self, key: str, /) -> float | None: ...
+    def reclaim(self, now: float, limit: int = -1, /) -> int: ...
+    def clear(self) -> None: ...
+    def stats(self, now: float | None = None, /) -> dict[str, int]: ...
+    def keys(self) -> list[str]: ...
+    def active_keys(self, now: float, /) -> list[str]: ...
+    def items(self) -> list[tuple[str, _mem_typing.Any, float, float, int]]: ...
+
 # --- area: key ---
+
+from typing_extensions import disjoint_base as _key_disjoint_base  # noqa: E402
+
+@_key_disjoint_base
+class KeyGenerator:
+    """C core of aicache.key_generator.CacheKeyGenerator (subclass it there)."""
+
+    text_hash_threshold: object
+    hash_algorithm: object
+    performance_monitor: object
+    def __init__(
+        self,
+        text_hash_threshold: object = ...,
+        hash_algorithm: object = ...,
+        performance_monitor: object = ...,
+    ) -> None: ...
+    def generate_cache_key(
+        self, text: object, operation: object, options: object
+    ) -> str: ...
+    def _hash_text_efficiently(self, text: object, /) -> str: ...
+
+def key_text_metrics(text: str, /) -> tuple[int, int]: ...
 
 # --- area: fernet ---
 
+import collections.abc as _fernet_abc  # noqa: E402
+import typing as _fernet_typing  # noqa: E402
+
+_FernetBytes: _fernet_typing.TypeAlias = bytes | bytearray | memoryview
+
+FERNET_KEYBYTES: Final[int]
+FERNET_IVBYTES: Final[int]
+FERNET_MACBYTES: Final[int]
+FERNET_MAX_KEYS: Final[int]
+FERNET_MAX_CLOCK_SKEW: Final[int]
+INFLATE_DEFAULT_MAX: Final[int]
+ZLIB_RUNTIME_VERSION: Final[str]
+
+@final
+class Fernet:
+    """Fernet tokens (byte-compatible with cryptography.fernet), key rotation.
+
+    keys: 1..FERNET_MAX_KEYS raw 32-byte keys; the first encrypts, any decrypts.
+    """
+
+    def __new__(cls, keys: _fernet_abc.Sequence[_FernetBytes]) -> Fernet: ...
+    @property
+    def key_count(self) -> int: ...
+    def encrypt(
+        self,
+        data: _FernetBytes,
+        /,
+        *,
+        now: int | None = None,
+        iv: _FernetBytes | None = None,
+    ) -> bytes: ...
+    def decrypt(
+        self,
+        token: _FernetBytes | str,
+        /,
+        *,
+        ttl: int | None = None,
+        now: int | None = None,
+    ) -> bytes: ...
+    def rotate(
+        self, token: _FernetBytes | str, /, *, iv: _FernetBytes | None = None
+    ) -> bytes: ...
+    def extract_timestamp(self, token: _FernetBytes | str, /) -> int: ...
+
+def deflate(data: _FernetBytes, level: int = 6) -> bytes: ...
+def inflate(data: _FernetBytes, max_length: int = ...) -> bytes: ...
+
 # --- area: codec ---
 
+FRAME_MAGIC: Final[bytes]
+FRAME_VERSION: Final[int]
+FRAME_HEADER_LEN: Final[int]
+FRAME_FLAG_COMPRESSED: Final[int]
+FRAME_MAX_PAYLOAD: Final[int]
+SERIALIZER_SAFE: Final[int]
+SERIALIZER_JSON: Final[int]
+SERIALIZER_PICKLE: Final[int]
+CODEC_GIL_MINSIZE: Final[int]
+
+@final
+class Codec:
+    """Value frames: header + optional zlib + optional Fernet, one C call each way.
+
+    decode() raises PayloadError, whose ``reason`` attribute names the check that
+    failed, and InvalidToken when a key is set and data is not a token of it.
+    """
+
+    def __new__(
+        cls,
+        fernet: Fernet | None,
+        compression_threshold: int,
+        compression_level: int,
+        max_decoded_bytes: int,
+    ) -> Codec: ...
+    def encode(
+        self,
+        serializer_id: int,
+        payload: bytes | bytearray | memoryview,
+        /,
+        *,
+        now: float | None = None,
+    ) -> bytes: ...
+    def decode(
+        self, data: bytes | bytearray | memoryview, /, *, now: float | None = None
+    ) -> tuple[int, bytes]: ...
+    @property
+    def frames_compressed(self) -> int: ...
+    @property
+    def encrypted(self) -> bool: ...
+    @property
+    def compression_threshold(self) -> int: ...
+    @property
+    def compression_level(self) -> int: ...
+    @property
+    def max_decoded_bytes(self) -> int: ...
+
 # --- area: resp ---
+
+_Bytes: _resp_typing.TypeAlias = bytes | bytearray | memoryview
+_Any: _resp_typing.TypeAlias = _resp_typing.Any
+
+@final
+class RespReader:
+    """Incremental RESP2 reply reader with limits (tests and tools)."""
+
+    def __new__(
+        cls,
+        *,
+        max_bulk: int = ...,
+        max_elements: int = ...,
+        max_depth: int = 16,
+        max_line: int = ...,
+        error_factory: _RespCallable[[str], object] | None = None,
+    ) -> RespReader: ...
+    def feed(self, data: _Bytes, /) -> None: ...
+    def gets(self) -> _Any: ...
+    def reset(self) -> None: ...
+    @property
+    def buffered(self) -> int: ...
+
+@final
+class RedisProtocol:
+    """asyncio Protocol speaking RESP2 with implicit pipelining."""
+
+    def __new__(
+        cls,
+        loop: _resp_asyncio.AbstractEventLoop,
+        *,
+        max_bulk: int = ...,
+        max_elements: int = ...,
+        max_depth: int = 16,
+        max_line: int = ...,
+        reply_error_factory: _RespCallable[[str], object] | None = None,
+        connection_error_factory: _RespCallable[
+            [str, BaseException | None], BaseException
+        ]
+        | None = None,
+        on_lost: _RespCallable[[RedisProtocol, BaseException | None], object]
+        | None = None,
+    ) -> RedisProtocol: ...
+    def send(
+        self,
+        args: tuple[_Any, ...] | list[_Any],
+        decoder: _RespCallable[[bytes], _Any] | None = None,
+        /,
+    ) -> _resp_asyncio.Future[_Any]: ...
+    def request(
+        self,
+        args: tuple[_Any, ...] | list[_Any],
+        decoder: _RespCallable[[bytes], _Any] | None = None,
+        /,
+    ) -> _resp_asyncio.Future[_Any]: ...
+    def connection_made(self, transport: _resp_asyncio.BaseTransport, /) -> None: ...
+    def data_received(self, data: _Bytes, /) -> None: ...
+    def eof_received(self) -> None: ...
+    def connection_lost(self, exc: BaseException | None, /) -> None: ...
+    def pause_writing(self) -> None: ...
+    def resume_writing(self) -> None: ...
+    def _flush(self) -> None: ...
+    def abort(
+        self,
+        message: str = ...,
+        error_factory: _RespCallable[[str, BaseException | None], BaseException]
+        | None = None,
+        cause: BaseException | None = None,
+    ) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def pending(self) -> int: ...
+    @property
+    def paused(self) -> bool: ...
+    @property
+    def transport(self) -> _resp_asyncio.Transport | None: ...
+    @property
+    def commands(self) -> int: ...
+    @property
+    def writes(self) -> int: ...
+    @property
+    def bytes_written(self) -> int: ...
+    @property
+    def replies(self) -> int: ...
+    @property
+    def reply_errors(self) -> int: ...

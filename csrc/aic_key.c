@@ -1,0 +1,775 @@
+/* aic_key.c -- cache-key assembly, text metrics and hashing (see aic_key.h). */
+#include "aic_key.h"
+
+#include <limits.h>
+#include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+static const char key_prefix[] = AIC_KEY_PREFIX;
+static const char txt_sep[] = AIC_KEY_TEXT_SEP;
+static const char hash_tag[] = "hash:";
+static const char opts_sep[] = "|opts:";
+static const char q_sep[] = "|q:";
+
+#define LIT_LEN(s) (sizeof(s) - 1)
+
+/* ---- whitespace: the 29 code points for which the interpreter's str.isspace() is
+ * true (obtained from the interpreter itself; tests/test_key_generator.py checks
+ * every code point against it). ---- */
+
+int
+aic_unicode_isspace(uint32_t cp)
+{
+    if (cp < 0x80) {
+        return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20);
+    }
+    switch (cp) {
+    case 0x0085: /* NEL */
+    case 0x00A0: /* NO-BREAK SPACE */
+    case 0x1680: /* OGHAM SPACE MARK */
+    case 0x2028: /* LINE SEPARATOR */
+    case 0x2029: /* PARAGRAPH SEPARATOR */
+    case 0x202F: /* NARROW NO-BREAK SPACE */
+    case 0x205F: /* MEDIUM MATHEMATICAL SPACE */
+    case 0x3000: /* IDEOGRAPHIC SPACE */
+        return 1;
+    default:
+        return cp >= 0x2000 && cp <= 0x200A; /* EN QUAD .. HAIR SPACE */
+    }
+}
+
+static unsigned
+popcount64(uint64_t x)
+{
+    /* SWAR: the baseline x86-64 target has no popcnt instruction */
+    x = x - ((x >> 1) & 0x5555555555555555ULL);
+    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+    return (unsigned) ((x * 0x0101010101010101ULL) >> 56);
+}
+
+size_t
+aic_utf8_count(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *) s;
+    size_t cont = 0, i = 0;
+#if defined(__SSE2__)
+    /* continuation bytes 0x80..0xBF are the signed chars below -64 */
+    for (; n - i >= 16; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *) (const void *) (p + i));
+        cont += popcount64(
+            (unsigned) _mm_movemask_epi8(_mm_cmplt_epi8(v, _mm_set1_epi8(-64))));
+    }
+#endif
+    for (; i < n; i++) {
+        cont += (p[i] & 0xC0) == 0x80;
+    }
+    return n - cont;
+}
+
+/* ---- word counting ----
+ * A "unit" is an ASCII byte, a whole UTF-8 whitespace sequence (2 or 3 bytes, lead
+ * byte C2, E1, E2 or E3), or any other single byte.  Every other multi-byte character
+ * is a run of non-space units, which never starts more than one word, so counting
+ * "non-space unit after a space unit" equals len(text.split()) for valid UTF-8. */
+
+static int
+is_ascii_space(unsigned char b)
+{
+    return (b >= 0x09 && b <= 0x0D) || (b >= 0x1C && b <= 0x20);
+}
+
+/* Length of the whitespace sequence at s[i] (a byte >= 0x80), or 0 if none. */
+static size_t
+multibyte_space_len(const unsigned char *s, size_t n, size_t i)
+{
+    size_t left = n - i;
+    switch (s[i]) {
+    case 0xC2: /* U+0085, U+00A0 */
+        return left >= 2 && (s[i + 1] == 0x85 || s[i + 1] == 0xA0) ? 2 : 0;
+    case 0xE1: /* U+1680 */
+        return left >= 3 && s[i + 1] == 0x9A && s[i + 2] == 0x80 ? 3 : 0;
+    case 0xE2: /* U+2000..U+200A, U+2028, U+2029, U+202F, U+205F */
+        if (left < 3) {
+            return 0;
+        }
+        if (s[i + 1] == 0x80) {
+            unsigned char c = s[i + 2];
+            return (c >= 0x80 && c <= 0x8A) || c == 0xA8 || c == 0xA9 || c == 0xAF ? 3
+                                                                                   : 0;
+        }
+        return s[i + 1] == 0x81 && s[i + 2] == 0x9F ? 3 : 0;
+    case 0xE3: /* U+3000 */
+        return left >= 3 && s[i + 1] == 0x80 && s[i + 2] == 0x80 ? 3 : 0;
+    default:
+        return 0;
+    }
+}
+
+/* Consumes the units of s[i..n) and returns the words started there. */
+static size_t
+count_units(const unsigned char *s, size_t n, size_t i, unsigned prev_space)
+{
+    size_t words = 0;
+    while (i < n) {
+        unsigned char b = s[i];
+        size_t len = 1;
+        unsigned space;
+        if (b < 0x80) {
+            space = (unsigned) is_ascii_space(b);
+        } else {
+            len = multibyte_space_len(s, n, i);
+            space = len != 0;
+            if (!space) {
+                len = 1;
+            }
+        }
+        words += (space ^ 1u) & prev_space;
+        prev_space = space;
+        i += len;
+    }
+    return words;
+}
+
+#if defined(__SSE2__)
+#define SET8(x) _mm_set1_epi8((char) (x))
+
+/* Masks of the 16 bytes at p (p[0..18) readable), bit j = byte j: *sp ASCII
+ * whitespace, *s2 / *s3 the first byte of a 2- / 3-byte whitespace sequence. */
+static void
+block_masks(const unsigned char *p, unsigned *sp, unsigned *s2, unsigned *s3)
+{
+    __m128i v0 = _mm_loadu_si128((const __m128i *) (const void *) p);
+    /* bytes >= 0x80 are negative as signed chars and never match these ranges */
+    __m128i a = _mm_or_si128(
+        _mm_and_si128(_mm_cmpgt_epi8(v0, SET8(0x08)), _mm_cmplt_epi8(v0, SET8(0x0E))),
+        _mm_and_si128(_mm_cmpgt_epi8(v0, SET8(0x1B)), _mm_cmplt_epi8(v0, SET8(0x21))));
+    *sp = (unsigned) _mm_movemask_epi8(a);
+    *s2 = *s3 = 0;
+    if (_mm_movemask_epi8(v0) == 0) {
+        return; /* all ASCII */
+    }
+    __m128i v1 = _mm_loadu_si128((const __m128i *) (const void *) (p + 1));
+    __m128i v2 = _mm_loadu_si128((const __m128i *) (const void *) (p + 2));
+    __m128i c2 = _mm_and_si128(
+        _mm_cmpeq_epi8(v0, SET8(0xC2)),
+        _mm_or_si128(_mm_cmpeq_epi8(v1, SET8(0x85)), _mm_cmpeq_epi8(v1, SET8(0xA0))));
+    __m128i v1_80 = _mm_cmpeq_epi8(v1, SET8(0x80));
+    __m128i v2_80 = _mm_cmpeq_epi8(v2, SET8(0x80));
+    /* third byte of U+2000..U+200A (80..8A: signed -128..-118), U+2028/9, U+202F */
+    __m128i tail = _mm_or_si128(
+        _mm_or_si128(_mm_cmplt_epi8(v2, SET8(0x8B)), _mm_cmpeq_epi8(v2, SET8(0xA8))),
+        _mm_or_si128(_mm_cmpeq_epi8(v2, SET8(0xA9)), _mm_cmpeq_epi8(v2, SET8(0xAF))));
+    __m128i e2 = _mm_cmpeq_epi8(v0, SET8(0xE2));
+    __m128i e2a = _mm_and_si128(_mm_and_si128(e2, v1_80), tail);
+    __m128i e2b = _mm_and_si128(_mm_and_si128(e2, _mm_cmpeq_epi8(v1, SET8(0x81))),
+                                _mm_cmpeq_epi8(v2, SET8(0x9F))); /* U+205F */
+    __m128i e1 = _mm_and_si128(
+        _mm_and_si128(_mm_cmpeq_epi8(v0, SET8(0xE1)), _mm_cmpeq_epi8(v1, SET8(0x9A))),
+        v2_80); /* U+1680 */
+    __m128i e3 = _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(v0, SET8(0xE3)), v1_80),
+                               v2_80); /* U+3000 */
+    *s2 = (unsigned) _mm_movemask_epi8(c2);
+    *s3 = (unsigned) _mm_movemask_epi8(
+        _mm_or_si128(_mm_or_si128(e2a, e2b), _mm_or_si128(e1, e3)));
+}
+#endif
+
+size_t
+aic_key_word_count(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *) str;
+    size_t words = 0, i = 0;
+    unsigned prev_space = 1; /* the start of the text acts as a space */
+#if defined(__SSE2__)
+    /* 64 bytes per step: whitespace bytes as a bit mask (a multi-byte whitespace
+     * sequence marks all its bytes), words = non-space bits after a space bit. */
+    uint64_t carry = 0; /* bytes of the next step that end a sequence begun here */
+    while (n - i >= 64 + 2) {
+        uint64_t sp = 0, s2 = 0, s3 = 0;
+        for (int k = 0; k < 4; k++) {
+            unsigned a, b, c;
+            block_masks(s + i + 16 * k, &a, &b, &c);
+            sp |= (uint64_t) a << (16 * k);
+            s2 |= (uint64_t) b << (16 * k);
+            s3 |= (uint64_t) c << (16 * k);
+        }
+        uint64_t space = sp | s2 | (s2 << 1) | s3 | (s3 << 1) | (s3 << 2) | carry;
+        carry = (s2 >> 63) | ((s3 >> 62) & 1) | (s3 >> 63) | ((s3 >> 63) << 1);
+        words += popcount64(~space & ((space << 1) | prev_space));
+        prev_space = (unsigned) (space >> 63);
+        i += 64;
+    }
+    i += (size_t) ((carry & 1) + (carry >> 1)); /* continuation bytes, spaces */
+#endif
+    return words + count_units(s, n, i, prev_space);
+}
+
+/* ---- small helpers ---- */
+
+/* One branch-free load-compare-blend-store pass (AVX2 when the CPU has it). */
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define HAVE_AVX2_PATH 1
+
+__attribute__((target("avx2"))) static size_t
+sanitize_avx2(char *dst, const char *src, size_t n)
+{
+    const __m256i bar = _mm256_set1_epi8('|'), colon = _mm256_set1_epi8(':');
+    const __m256i under = _mm256_set1_epi8('_');
+    size_t i = 0;
+    for (; n - i >= 32; i += 32) {
+        __m256i v = _mm256_loadu_si256((const __m256i *) (const void *) (src + i));
+        __m256i m =
+            _mm256_or_si256(_mm256_cmpeq_epi8(v, bar), _mm256_cmpeq_epi8(v, colon));
+        _mm256_storeu_si256((__m256i *) (void *) (dst + i),
+                            _mm256_blendv_epi8(v, under, m));
+    }
+    return i;
+}
+#endif
+
+void
+aic_key_sanitize(char *dst, const char *src, size_t n)
+{
+    size_t i = 0;
+#if defined(HAVE_AVX2_PATH)
+    if (n >= 64 && __builtin_cpu_supports("avx2")) {
+        i = sanitize_avx2(dst, src, n);
+    }
+#endif
+#if defined(__SSE2__)
+    const __m128i bar = _mm_set1_epi8('|'), colon = _mm_set1_epi8(':');
+    const __m128i under = _mm_set1_epi8('_');
+    for (; n - i >= 16; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *) (const void *) (src + i));
+        __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, bar), _mm_cmpeq_epi8(v, colon));
+        v = _mm_or_si128(_mm_andnot_si128(m, v), _mm_and_si128(m, under));
+        _mm_storeu_si128((__m128i *) (void *) (dst + i), v);
+    }
+#endif
+    for (; i < n; i++) {
+        char c = src[i];
+        dst[i] = c == '|' || c == ':' ? '_' : c;
+    }
+}
+
+void
+aic_key_sanitize16(uint16_t *dst, const uint16_t *src, size_t n)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i bar = _mm_set1_epi16('|'), colon = _mm_set1_epi16(':');
+    const __m128i under = _mm_set1_epi16('_');
+    for (; n - i >= 8; i += 8) {
+        __m128i v = _mm_loadu_si128((const __m128i *) (const void *) (src + i));
+        __m128i m = _mm_or_si128(_mm_cmpeq_epi16(v, bar), _mm_cmpeq_epi16(v, colon));
+        v = _mm_or_si128(_mm_andnot_si128(m, v), _mm_and_si128(m, under));
+        _mm_storeu_si128((__m128i *) (void *) (dst + i), v);
+    }
+#endif
+    for (; i < n; i++) {
+        uint16_t c = src[i];
+        dst[i] = c == '|' || c == ':' ? (uint16_t) '_' : c;
+    }
+}
+
+void
+aic_key_sanitize32(uint32_t *dst, const uint32_t *src, size_t n)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i bar = _mm_set1_epi32('|'), colon = _mm_set1_epi32(':');
+    const __m128i under = _mm_set1_epi32('_');
+    for (; n - i >= 4; i += 4) {
+        __m128i v = _mm_loadu_si128((const __m128i *) (const void *) (src + i));
+        __m128i m = _mm_or_si128(_mm_cmpeq_epi32(v, bar), _mm_cmpeq_epi32(v, colon));
+        v = _mm_or_si128(_mm_andnot_si128(m, v), _mm_and_si128(m, under));
+        _mm_storeu_si128((__m128i *) (void *) (dst + i), v);
+    }
+#endif
+    for (; i < n; i++) {
+        uint32_t c = src[i];
+        dst[i] = c == '|' || c == ':' ? (uint32_t) '_' : c;
+    }
+}
+
+void
+aic_key_hex(char *dst, const unsigned char *src, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        dst[2 * i] = digits[src[i] >> 4];
+        dst[2 * i + 1] = digits[src[i] & 0x0F];
+    }
+}
+
+/* Decimal digits of v into buf (no NUL); returns the length. */
+static size_t
+format_size(char *buf, size_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t k = 0; k < n; k++) {
+        buf[k] = tmp[n - 1 - k];
+    }
+    return n;
+}
+
+static int
+add_size(size_t *acc, size_t v)
+{
+    if (*acc > SIZE_MAX - v) {
+        return AIC_ETOOBIG;
+    }
+    *acc += v;
+    return AIC_OK;
+}
+
+/* ---- hashing (ctx: caller-owned scratch context, re-initialised per digest) ---- */
+
+static const EVP_MD *
+alg_md(const aic_crypto *c, aic_key_alg alg)
+{
+    return alg == AIC_KEY_MD5 ? c->md5 : c->sha256;
+}
+
+/* hex of the first hexlen/2 bytes of H(parts...) into out. */
+static int
+digest_hex(EVP_MD_CTX *ctx, const EVP_MD *md, const char *const *parts,
+           const size_t *lens, int nparts, char *out, size_t hexlen)
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    if (EVP_DigestInit_ex2(ctx, md, NULL) != 1) {
+        return AIC_ECRYPTO;
+    }
+    for (int k = 0; k < nparts; k++) {
+        if (lens[k] != 0 && EVP_DigestUpdate(ctx, parts[k], lens[k]) != 1) {
+            return AIC_ECRYPTO;
+        }
+    }
+    if (EVP_DigestFinal_ex(ctx, digest, &dlen) != 1 || 2 * (size_t) dlen < hexlen) {
+        return AIC_ECRYPTO;
+    }
+    aic_key_hex(out, digest, hexlen / 2);
+    return AIC_OK;
+}
+
+static int
+text_hash_ctx(EVP_MD_CTX *ctx, const aic_crypto *c, aic_key_alg alg, const char *text,
+              size_t len, size_t chars, char *out)
+{
+    char lenpart[4 + 24], wordspart[6 + 24];
+    if (chars == AIC_KEY_COUNT_CHARS) {
+        chars = aic_utf8_count(text, len);
+    }
+    memcpy(lenpart, "len:", 4);
+    size_t lenpart_len = 4 + format_size(lenpart + 4, chars);
+    memcpy(wordspart, "words:", 6);
+    size_t wordspart_len =
+        6 + format_size(wordspart + 6, aic_key_word_count(text, len));
+    const char *parts[3] = {text, lenpart, wordspart};
+    const size_t lens[3] = {len, lenpart_len, wordspart_len};
+    return digest_hex(ctx, alg_md(c, alg), parts, lens, 3, out, AIC_KEY_TEXT_HEX);
+}
+
+static int
+md5_hex8_ctx(EVP_MD_CTX *ctx, const aic_crypto *c, const char *s, size_t n, char *out)
+{
+    const char *parts[1] = {s};
+    const size_t lens[1] = {n};
+    return digest_hex(ctx, c->md5, parts, lens, 1, out, AIC_KEY_PART_HEX);
+}
+
+int
+aic_key_text_hash(const aic_crypto *c, aic_key_alg alg, const char *text, size_t len,
+                  size_t chars, char *out)
+{
+    if (c == NULL || out == NULL || (text == NULL && len != 0) ||
+        (alg != AIC_KEY_SHA256 && alg != AIC_KEY_MD5)) {
+        return AIC_EINVAL;
+    }
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx == NULL) {
+        return AIC_ENOMEM;
+    }
+    int rc = text_hash_ctx(ctx, c, alg, text, len, chars, out);
+    EVP_MD_CTX_free(ctx);
+    return rc;
+}
+
+int
+aic_key_md5_hex8(const aic_crypto *c, const char *s, size_t n, char *out)
+{
+    if (c == NULL || out == NULL || (s == NULL && n != 0)) {
+        return AIC_EINVAL;
+    }
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx == NULL) {
+        return AIC_ENOMEM;
+    }
+    int rc = md5_hex8_ctx(ctx, c, s, n, out);
+    EVP_MD_CTX_free(ctx);
+    return rc;
+}
+
+/* ---- assembly ---- */
+
+static size_t
+text_chars(const aic_key_input *in)
+{
+    return in->text_chars == AIC_KEY_COUNT_CHARS
+               ? aic_utf8_count(in->text, in->text_len)
+               : in->text_chars;
+}
+
+int
+aic_key_hashes_text(const aic_key_input *in)
+{
+    if (in->threshold < 0) {
+        return 1;
+    }
+    return (unsigned long long) text_chars(in) > (unsigned long long) in->threshold;
+}
+
+static int
+check_input(const aic_key_input *in)
+{
+    if (in == NULL || (in->op == NULL && in->op_len != 0) ||
+        (in->text == NULL && in->text_len != 0) ||
+        (in->alg != AIC_KEY_SHA256 && in->alg != AIC_KEY_MD5)) {
+        return AIC_EINVAL;
+    }
+    if ((in->opts == NULL && in->opts_len != 0) ||
+        (in->question == NULL && in->question_len != 0)) {
+        return AIC_EINVAL;
+    }
+    return AIC_OK;
+}
+
+/* Writes TEXT_ID at out (room checked by the caller); returns its length. */
+static int
+write_text_id(EVP_MD_CTX *ctx, const aic_crypto *c, const aic_key_input *in, int hashed,
+              char *out, size_t *len)
+{
+    if (!hashed) {
+        aic_key_sanitize(out, in->text, in->text_len);
+        *len = in->text_len;
+        return AIC_OK;
+    }
+    memcpy(out, hash_tag, LIT_LEN(hash_tag));
+    *len = LIT_LEN(hash_tag) + AIC_KEY_TEXT_HEX;
+    return text_hash_ctx(ctx, c, in->alg, in->text, in->text_len, in->text_chars,
+                         out + LIT_LEN(hash_tag));
+}
+
+/* Writes "|opts:" hex8 and "|q:" hex8 as present (at most AIC_KEY_TAIL_MAX bytes). */
+static int
+write_tail(EVP_MD_CTX *ctx, const aic_crypto *c, const aic_key_input *in, char *out,
+           size_t *len)
+{
+    char *p = out;
+    int rc = AIC_OK;
+    if (in->opts != NULL) {
+        memcpy(p, opts_sep, LIT_LEN(opts_sep));
+        p += LIT_LEN(opts_sep);
+        rc = md5_hex8_ctx(ctx, c, in->opts, in->opts_len, p);
+        p += AIC_KEY_PART_HEX;
+    }
+    if (rc == AIC_OK && in->question != NULL) {
+        memcpy(p, q_sep, LIT_LEN(q_sep));
+        p += LIT_LEN(q_sep);
+        rc = md5_hex8_ctx(ctx, c, in->question, in->question_len, p);
+        p += AIC_KEY_PART_HEX;
+    }
+    *len = (size_t) (p - out);
+    return rc;
+}
+
+int
+aic_key_text_id_length(const aic_key_input *in, size_t *len)
+{
+    int rc = check_input(in);
+    if (rc != AIC_OK || len == NULL) {
+        return rc != AIC_OK ? rc : AIC_EINVAL;
+    }
+    *len =
+        aic_key_hashes_text(in) ? LIT_LEN(hash_tag) + AIC_KEY_TEXT_HEX : in->text_len;
+    return AIC_OK;
+}
+
+int
+aic_key_length(const aic_key_input *in, size_t *len)
+{
+    size_t n = LIT_LEN(key_prefix) + LIT_LEN(txt_sep), tid = 0;
+    if (len == NULL) {
+        return AIC_EINVAL;
+    }
+    int rc = aic_key_text_id_length(in, &tid);
+    if (rc != AIC_OK) {
+        return rc;
+    }
+    if (add_size(&n, in->op_len) != AIC_OK || add_size(&n, tid) != AIC_OK) {
+        return AIC_ETOOBIG;
+    }
+    if (in->opts != NULL &&
+        add_size(&n, LIT_LEN(opts_sep) + AIC_KEY_PART_HEX) != AIC_OK) {
+        return AIC_ETOOBIG;
+    }
+    if (in->question != NULL &&
+        add_size(&n, LIT_LEN(q_sep) + AIC_KEY_PART_HEX) != AIC_OK) {
+        return AIC_ETOOBIG;
+    }
+    *len = n;
+    return AIC_OK;
+}
+
+/* ---- scratch digest context ---- */
+
+struct aic_key_scratch {
+    EVP_MD_CTX *ctx;
+};
+
+aic_key_scratch *
+aic_key_scratch_new(void)
+{
+    aic_key_scratch *s = aic_malloc(sizeof *s);
+    if (s == NULL) {
+        return NULL;
+    }
+    if ((s->ctx = EVP_MD_CTX_new()) == NULL) {
+        aic_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void
+aic_key_scratch_free(aic_key_scratch *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    EVP_MD_CTX_free(s->ctx);
+    aic_free(s);
+}
+
+/* The digest context for one call: the caller's scratch, or a new one (*owned). */
+static int
+acquire_ctx(aic_key_scratch *scratch, int needed, EVP_MD_CTX **ctx, EVP_MD_CTX **owned)
+{
+    *ctx = *owned = NULL;
+    if (!needed) {
+        return AIC_OK;
+    }
+    if (scratch != NULL) {
+        *ctx = scratch->ctx;
+        return AIC_OK;
+    }
+    *ctx = *owned = EVP_MD_CTX_new();
+    return *ctx == NULL ? AIC_ENOMEM : AIC_OK;
+}
+
+static int
+check_output(const aic_crypto *c, char *out, size_t *written)
+{
+    if (written != NULL) {
+        *written = 0;
+    }
+    return c == NULL || out == NULL || written == NULL ? AIC_EINVAL : AIC_OK;
+}
+
+int
+aic_key_text_id_write(const aic_crypto *c, aic_key_scratch *scratch,
+                      const aic_key_input *in, char *out, size_t cap, size_t *written)
+{
+    size_t need = 0, len = 0;
+    EVP_MD_CTX *ctx, *owned;
+    int rc = check_output(c, out, written);
+    if (rc != AIC_OK || (rc = aic_key_text_id_length(in, &need)) != AIC_OK) {
+        return rc;
+    }
+    if (cap < need) {
+        return AIC_EINVAL;
+    }
+    int hashed = aic_key_hashes_text(in);
+    if ((rc = acquire_ctx(scratch, hashed, &ctx, &owned)) != AIC_OK) {
+        return rc;
+    }
+    rc = write_text_id(ctx, c, in, hashed, out, &len);
+    EVP_MD_CTX_free(owned);
+    if (rc == AIC_OK) {
+        *written = len;
+    }
+    return rc;
+}
+
+int
+aic_key_write(const aic_crypto *c, aic_key_scratch *scratch, const aic_key_input *in,
+              char *out, size_t cap, size_t *written)
+{
+    size_t need = 0, tid = 0;
+    EVP_MD_CTX *ctx, *owned;
+    int rc = check_output(c, out, written);
+    if (rc != AIC_OK || (rc = aic_key_length(in, &need)) != AIC_OK) {
+        return rc;
+    }
+    if (cap < need) {
+        return AIC_EINVAL;
+    }
+    int hashed = aic_key_hashes_text(in);
+    /* one context for every digest of this key */
+    rc = acquire_ctx(scratch, hashed || in->opts != NULL || in->question != NULL, &ctx,
+                     &owned);
+    if (rc != AIC_OK) {
+        return rc;
+    }
+    char *p = out;
+    memcpy(p, key_prefix, LIT_LEN(key_prefix));
+    p += LIT_LEN(key_prefix);
+    if (in->op_len != 0) {
+        memcpy(p, in->op, in->op_len);
+        p += in->op_len;
+    }
+    memcpy(p, txt_sep, LIT_LEN(txt_sep));
+    p += LIT_LEN(txt_sep);
+    rc = write_text_id(ctx, c, in, hashed, p, &tid);
+    p += tid;
+    if (rc == AIC_OK) {
+        rc = write_tail(ctx, c, in, p, &tid);
+        p += tid;
+    }
+    EVP_MD_CTX_free(owned);
+    if (rc == AIC_OK) {
+        *written = (size_t) (p - out);
+    }
+    return rc;
+}
+
+int
+aic_key_tail_write(const aic_crypto *c, aic_key_scratch *scratch,
+                   const aic_key_input *in, char *out, size_t *written)
+{
+    EVP_MD_CTX *ctx, *owned;
+    size_t len = 0;
+    int rc = check_output(c, out, written);
+    if (rc != AIC_OK || (rc = check_input(in)) != AIC_OK) {
+        return rc;
+    }
+    rc = acquire_ctx(scratch, in->opts != NULL || in->question != NULL, &ctx, &owned);
+    if (rc != AIC_OK) {
+        return rc;
+    }
+    rc = write_tail(ctx, c, in, out, &len);
+    EVP_MD_CTX_free(owned);
+    if (rc == AIC_OK) {
+        *written = len;
+    }
+    return rc;
+}
+
+int
+aic_key_build(const aic_crypto *c, const aic_key_input *in, char **out, size_t *len)
+{
+    size_t need = 0, written = 0;
+    int rc;
+    if (out == NULL || len == NULL) {
+        return AIC_EINVAL;
+    }
+    *out = NULL;
+    *len = 0;
+    if ((rc = aic_key_length(in, &need)) != AIC_OK) {
+        return rc;
+    }
+    if (need == SIZE_MAX) {
+        return AIC_ETOOBIG;
+    }
+    char *buf = aic_malloc(need + 1);
+    if (buf == NULL) {
+        return AIC_ENOMEM;
+    }
+    if ((rc = aic_key_write(c, NULL, in, buf, need, &written)) != AIC_OK) {
+        aic_free(buf);
+        return rc;
+    }
+    buf[written] = '\0';
+    *out = buf;
+    *len = written;
+    return AIC_OK;
+}
+
+/* ---- options string ---- */
+
+void
+aic_key_opts_init(aic_key_opts *o)
+{
+    o->data = o->inline_buf;
+    o->len = 0;
+    o->cap = sizeof o->inline_buf;
+    o->count = 0;
+}
+
+int
+aic_key_opts_add(aic_key_opts *o, const char *k, size_t klen, const char *v,
+                 size_t vlen)
+{
+    size_t need = o->count != 0; /* the '&' separator */
+    if (add_size(&need, klen) != AIC_OK || add_size(&need, vlen) != AIC_OK ||
+        add_size(&need, 1) != AIC_OK || add_size(&need, o->len) != AIC_OK) {
+        return AIC_ETOOBIG;
+    }
+    if (need > o->cap) {
+        size_t cap = o->cap > SIZE_MAX / 2 ? SIZE_MAX : o->cap * 2;
+        if (cap < need) {
+            cap = need;
+        }
+        char *p;
+        if (o->data == o->inline_buf) {
+            p = aic_malloc(cap);
+            if (p != NULL) {
+                memcpy(p, o->data, o->len);
+            }
+        } else {
+            p = aic_realloc(o->data, cap);
+        }
+        if (p == NULL) {
+            return AIC_ENOMEM;
+        }
+        o->data = p;
+        o->cap = cap;
+    }
+    char *w = o->data + o->len;
+    if (o->count != 0) {
+        *w++ = '&';
+    }
+    if (klen != 0) {
+        memcpy(w, k, klen);
+        w += klen;
+    }
+    *w++ = '=';
+    if (vlen != 0) {
+        memcpy(w, v, vlen);
+        w += vlen;
+    }
+    o->len = (size_t) (w - o->data);
+    o->count++;
+    return AIC_OK;
+}
+
+void
+aic_key_opts_free(aic_key_opts *o)
+{
+    if (o->data != o->inline_buf) {
+        aic_free(o->data);
+    }
+    aic_key_opts_init(o);
+}

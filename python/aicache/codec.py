@@ -1,0 +1,256 @@
+"""ValueCodec: the bytes the Redis tier stores for a value, and back.
+
+Write: serialize (``"safe"`` tagged JSON by default) -> frame header -> zlib when
+the serialized size is at or above ``compression_threshold`` (kept only when it
+shrinks) -> Fernet over the whole frame when a keyring is configured. Read
+reverses it; the frame header says which serializer wrote the payload, so the
+reader never guesses. Framing, compression and encryption are one C call each way
+(``aicache._core.Codec``); docs/wire-format.md describes the bytes.
+
+Decoding never returns a wrong value: a truncated, padded, bit-flipped, tampered,
+wrong-version, oversized or foreign payload raises :class:`CorruptPayloadError`
+(a ``ValueError``), which the cache turns into a miss plus a counter. Payloads
+written by the original template (spec section 7) are read for migration when
+``accept_legacy`` is true (see :mod:`aicache.legacy` for what is refused).
+
+Threads: ``encode_async`` / ``decode_async`` run the C part for payloads of
+64 KiB or more in a worker thread (``asyncio.to_thread``) with the GIL released,
+so the event loop keeps running. Serializing (the ``json`` module) holds the GIL
+wherever it runs, so it stays on the loop: moving it would not free the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, Final
+
+from aicache import _core
+from aicache.exceptions import ConfigurationError, ValidationError
+from aicache.legacy import decode_legacy
+from aicache.serialization import (
+    SERIALIZER_IDS,
+    CorruptPayloadError,
+    Serializer,
+    serializer_by_id,
+    serializer_by_name,
+)
+
+if TYPE_CHECKING:
+    from aicache.encryption import FernetKeyring
+
+__all__ = ["THREAD_MIN_BYTES", "CorruptPayloadError", "ValueCodec"]
+
+#: Payloads at least this large are framed / unframed in a worker thread.
+THREAD_MIN_BYTES: Final = _core.CODEC_GIL_MINSIZE
+DEFAULT_MAX_DECODED_BYTES: Final = 64 * 1024 * 1024
+_PICKLE_ID: Final = SERIALIZER_IDS["pickle"]
+
+
+def _int_option(name: str, value: object, low: int, high: int) -> int:
+    if type(value) is not int or not low <= value <= high:
+        raise ConfigurationError(
+            f"{name} must be an int in {low}..{high}, got {value!r}",
+            {"parameter": name, "value": repr(value)},
+        )
+    return value
+
+
+class ValueCodec:
+    """Encodes values to stored bytes and back (see the module doc)."""
+
+    def __init__(
+        self,
+        *,
+        compression_threshold: int = 1000,
+        compression_level: int = 6,
+        keyring: FernetKeyring | None = None,
+        serializer: str = "safe",
+        max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
+        accept_legacy: bool = True,
+    ) -> None:
+        threshold = _int_option(
+            "compression_threshold", compression_threshold, 0, 2**63 - 1
+        )
+        level = _int_option("compression_level", compression_level, 1, 9)
+        max_bytes = _int_option(
+            "max_decoded_bytes", max_decoded_bytes, 1, _core.FRAME_MAX_PAYLOAD
+        )
+        if serializer not in SERIALIZER_IDS:
+            raise ConfigurationError(
+                f"unknown serializer {serializer!r}; choose one of "
+                f"{', '.join(sorted(SERIALIZER_IDS))}",
+                {"parameter": "serializer", "value": repr(serializer)},
+            )
+        core_fernet = None
+        if keyring is not None:
+            core_fernet = getattr(keyring, "core", None)
+            if not isinstance(core_fernet, _core.Fernet):
+                raise ConfigurationError(
+                    "keyring must be an aicache.encryption.FernetKeyring",
+                    {"parameter": "keyring", "type": type(keyring).__name__},
+                )
+        if serializer == "pickle" and keyring is None:
+            raise ConfigurationError(
+                "the pickle serializer needs an encryption keyring: pickle is only "
+                "loaded from payloads whose Fernet MAC verified",
+                {"parameter": "serializer", "value": "pickle"},
+            )
+        self._serializer: Serializer = serializer_by_name(serializer)
+        self._keyring = keyring
+        self._accept_legacy = bool(accept_legacy)
+        self._max_decoded = max_bytes
+        self._core = _core.Codec(core_fernet, threshold, level, max_bytes)
+        self._encoded = 0
+        self._decoded = 0
+        self._corrupt = 0
+        self._legacy = 0
+
+    # ------------------------------------------------------------------ info
+
+    @property
+    def serializer(self) -> str:
+        return self._serializer.name
+
+    @property
+    def encrypted(self) -> bool:
+        return self._keyring is not None
+
+    @property
+    def compression_threshold(self) -> int:
+        return int(self._core.compression_threshold)
+
+    @property
+    def compression_level(self) -> int:
+        return int(self._core.compression_level)
+
+    @property
+    def max_decoded_bytes(self) -> int:
+        return self._max_decoded
+
+    @property
+    def accept_legacy(self) -> bool:
+        return self._accept_legacy
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters: encoded, decoded, corrupt, legacy_decoded, compressed."""
+        return {
+            "encoded": self._encoded,
+            "decoded": self._decoded,
+            "corrupt": self._corrupt,
+            "legacy_decoded": self._legacy,
+            "compressed": int(self._core.frames_compressed),
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"ValueCodec(serializer={self.serializer!r}, encrypted={self.encrypted}, "
+            f"compression_threshold={self.compression_threshold}, "
+            f"compression_level={self.compression_level}, "
+            f"max_decoded_bytes={self._max_decoded})"
+        )
+
+    # ---------------------------------------------------------------- encode
+
+    def _serialize(self, value: Any) -> bytes:
+        payload = self._serializer.dumps(value)  # ValidationError for the unsupported
+        if len(payload) > self._max_decoded:
+            raise ValidationError(
+                f"serialized value is {len(payload)} bytes, over max_decoded_bytes "
+                f"({self._max_decoded}); it could not be read back",
+                {"size": len(payload), "max_decoded_bytes": self._max_decoded},
+            )
+        return payload
+
+    def _frame(self, payload: bytes) -> bytes:
+        frame = self._core.encode(self._serializer.id, payload)
+        self._encoded += 1
+        return frame
+
+    def encode(self, value: Any) -> bytes:
+        """The bytes to store for value. ValidationError when it cannot be stored."""
+        return self._frame(self._serialize(value))
+
+    async def encode_async(self, value: Any) -> bytes:
+        """encode(); the C part of large payloads runs in a worker thread."""
+        payload = self._serialize(value)
+        if len(payload) < THREAD_MIN_BYTES:
+            return self._frame(payload)
+        frame = await asyncio.to_thread(self._core.encode, self._serializer.id, payload)
+        self._encoded += 1
+        return frame
+
+    # ---------------------------------------------------------------- decode
+
+    def _corrupt_error(self, message: str, reason: str) -> CorruptPayloadError:
+        self._corrupt += 1
+        return CorruptPayloadError(message, reason)
+
+    def _unframe_failed(self, data: bytes, exc: Exception) -> Any:
+        """Legacy fallback or a CorruptPayloadError, after the C decoder refused data."""
+        if isinstance(exc, _core.InvalidToken):
+            raise self._corrupt_error(
+                "not a Fernet token of the configured keys (tampered, wrong key, or "
+                "unencrypted: with a key configured plaintext is refused)",
+                "token",
+            ) from None
+        reason = str(getattr(exc, "reason", "corrupt"))
+        if reason == "not_frame" and self._accept_legacy:
+            try:
+                value = decode_legacy(
+                    data, self._keyring, max_decoded_bytes=self._max_decoded
+                )
+            except CorruptPayloadError as e:
+                raise self._corrupt_error(
+                    f"neither an aicache frame nor a readable legacy payload: {e}",
+                    e.reason,
+                ) from None
+            self._legacy += 1
+            return value
+        raise self._corrupt_error(f"corrupt payload: {exc}", reason) from None
+
+    def _load(self, sid: int, payload: bytes) -> Any:
+        try:
+            ser = serializer_by_id(sid)
+        except KeyError:  # the C decoder knows the same ids; kept for safety
+            raise self._corrupt_error(
+                f"unknown serializer id {sid}", "serializer"
+            ) from None
+        if sid == _PICKLE_ID and self._keyring is None:  # C refuses it already
+            raise self._corrupt_error("unauthenticated pickle frame", "unauthenticated")
+        try:
+            value = ser.loads(payload)
+        except CorruptPayloadError:
+            self._corrupt += 1
+            raise
+        self._decoded += 1
+        return value
+
+    @staticmethod
+    def _as_bytes(data: Any) -> bytes:
+        if isinstance(data, bytes):
+            return data
+        if isinstance(data, (bytearray, memoryview)):
+            return bytes(data)
+        raise TypeError(f"decode() needs bytes, got {type(data).__name__}")
+
+    def decode(self, data: bytes) -> Any:
+        """The value stored as data. CorruptPayloadError when it cannot be trusted."""
+        data = self._as_bytes(data)
+        try:
+            sid, payload = self._core.decode(data)
+        except (_core.PayloadError, _core.InvalidToken) as e:
+            return self._unframe_failed(data, e)
+        return self._load(sid, payload)
+
+    async def decode_async(self, data: bytes) -> Any:
+        """decode(); the C part of large payloads runs in a worker thread."""
+        data = self._as_bytes(data)
+        try:
+            if len(data) < THREAD_MIN_BYTES:
+                sid, payload = self._core.decode(data)
+            else:
+                sid, payload = await asyncio.to_thread(self._core.decode, data)
+        except (_core.PayloadError, _core.InvalidToken) as e:
+            return self._unframe_failed(data, e)
+        return self._load(sid, payload)

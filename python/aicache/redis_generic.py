@@ -1,0 +1,1484 @@
+"""GenericRedisCache: a memory tier (L1) in front of Redis (spec section 6).
+
+The public surface of the original (constructor, attributes, ``connect``/``get``/
+``set``/``delete``/``exists``, callbacks, security helpers, the internal helper names
+tests patch) with its bugs fixed and the missing parts added (spec section 21; the
+differences are listed in docs/migration-redis.md):
+
+* every value the codec supports reaches Redis (framed, zlib-compressed at or above
+  ``compression_threshold``, Fernet-encrypted when a key is configured);
+* one TTL rule shared with ``InMemoryCache``: ``ttl=None`` means ``default_ttl``,
+  ``ttl > 0`` that many seconds, ``ttl <= 0`` no expiry (``SET`` without ``EX``);
+* an entry promoted from Redis to L1 gets at most its remaining Redis TTL (``GET`` and
+  ``PTTL`` leave in one write); a read that raced with a write never re-installs the
+  older value in L1; a failed Redis write never leaves the previous value in L1;
+* ``fail_on_connection_error`` is honoured: ``False`` (the default) degrades to L1
+  when Redis is down, slow or flapping and never raises into the caller; ``True``
+  raises a typed ``InfrastructureError``;
+* ``connect()`` notices a dead link and reconnects; the connection itself reconnects
+  with capped backoff and trips a circuit breaker, so a dead Redis costs no waiting;
+* a corrupt, tampered or foreign payload is a miss plus a counter
+  (``get_stats()["corrupt_payloads"]``), never an exception or a wrong value;
+* added: ``clear``, ``invalidate_pattern`` (SCAN + batched UNLINK, never KEYS),
+  ``get_ttl``, ``get_cache_stats``, ``get_stats``, ``get_many``/``set_many``/
+  ``delete_many``, ``async with``, and an optional ``key_prefix`` namespace.
+
+``cache.redis`` is public and assignable. After ``connect()`` it holds a
+:class:`RedisClient` (a redis-py-like facade whose commands go through the aicache
+connection); any object with async ``get``/``setex``/``set``/``delete``/``exists``
+(e.g. a fakeredis client) may be assigned instead and is then used for everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import logging
+import os
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from aicache.base import CacheInterface
+from aicache.codec import THREAD_MIN_BYTES, ValueCodec
+from aicache.encryption import EncryptedCacheLayer, create_encryption_layer_from_env
+from aicache.exceptions import ConfigurationError, InfrastructureError, ValidationError
+from aicache.memory import InMemoryCache
+from aicache.monitoring import CachePerformanceMonitor
+from aicache.security import (
+    RedisCacheSecurityManager,
+    SecurityConfig,
+    SecurityValidationResult,
+    redact_url,
+)
+from aicache.security import aioredis as aioredis
+from aicache.serialization import serializer_by_name
+
+if TYPE_CHECKING:
+    from aicache._connection import RedisConnection
+
+__all__ = ["REDIS_AVAILABLE", "GenericRedisCache", "RedisClient", "aioredis"]
+
+logger = logging.getLogger(__name__)
+
+#: Looked up at call time by ``connect()`` (tests patch it to simulate "no Redis").
+REDIS_AVAILABLE = True
+
+_perf = time.perf_counter
+_SCAN_COUNT = 1000
+_UNLINK_BATCH = 500
+_MAX_TTL = 86400
+_NEVER = 2**62
+_ERROR_LOG_INTERVAL = 10.0  # seconds between WARNINGs about the same failure kind
+_GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
+
+
+# ---------------------------------------------------------------------------------
+# cache.redis: a redis-py-like facade over one aicache RedisConnection
+# ---------------------------------------------------------------------------------
+
+
+class RedisClient:
+    """What ``cache.redis`` holds after ``connect()``: redis-py-style async methods
+    (bytes in, bytes out) whose commands go through ``connection.execute``."""
+
+    __slots__ = ("connection",)
+
+    def __init__(self, connection: RedisConnection) -> None:
+        self.connection = connection
+
+    def __repr__(self) -> str:
+        return f"<RedisClient {self.connection!r}>"
+
+    async def execute_command(self, *args: Any) -> Any:
+        return await self.connection.execute(*args)
+
+    async def ping(self) -> bool:
+        return await self.connection.execute("PING") in ("PONG", b"PONG")
+
+    async def get(self, key: str | bytes) -> bytes | None:
+        result: bytes | None = await self.connection.execute("GET", key)
+        return result
+
+    async def mget(self, keys: Iterable[str | bytes], *more: str | bytes) -> list[Any]:
+        names = [keys] if isinstance(keys, str | bytes) else list(keys)
+        result: list[Any] = await self.connection.execute("MGET", *names, *more)
+        return result
+
+    async def set(
+        self,
+        key: str | bytes,
+        value: bytes | str | int | float,
+        ex: int | None = None,
+        px: int | None = None,
+        nx: bool = False,
+        xx: bool = False,
+    ) -> bool:
+        args: list[Any] = ["SET", key, value]
+        if ex is not None:
+            args += ["EX", int(ex)]
+        if px is not None:
+            args += ["PX", int(px)]
+        if nx:
+            args.append("NX")
+        if xx:
+            args.append("XX")
+        return await self.connection.execute(*args) is not None
+
+    async def setex(self, key: str | bytes, seconds: int, value: bytes | str) -> bool:
+        reply = await self.connection.execute("SETEX", key, int(seconds), value)
+        return bool(reply == "OK")
+
+    async def delete(self, *keys: str | bytes) -> int:
+        if not keys:
+            return 0
+        return int(await self.connection.execute("DEL", *keys))
+
+    async def unlink(self, *keys: str | bytes) -> int:
+        if not keys:
+            return 0
+        return int(await self.connection.execute("UNLINK", *keys))
+
+    async def exists(self, *keys: str | bytes) -> int:
+        return int(await self.connection.execute("EXISTS", *keys))
+
+    async def ttl(self, key: str | bytes) -> int:
+        return int(await self.connection.execute("TTL", key))
+
+    async def pttl(self, key: str | bytes) -> int:
+        return int(await self.connection.execute("PTTL", key))
+
+    async def expire(self, key: str | bytes, seconds: int) -> bool:
+        return bool(await self.connection.execute("EXPIRE", key, int(seconds)))
+
+    async def dbsize(self) -> int:
+        return int(await self.connection.execute("DBSIZE"))
+
+    async def info(self, section: str | None = None) -> dict[str, Any]:
+        from aicache.security import _parse_info
+
+        args = ("INFO", section) if section else ("INFO",)
+        return _parse_info(await self.connection.execute(*args))
+
+    async def scan(
+        self, cursor: int = 0, match: str | None = None, count: int | None = None
+    ) -> tuple[int, list[bytes]]:
+        args: list[Any] = ["SCAN", int(cursor)]
+        if match is not None:
+            args += ["MATCH", match]
+        if count is not None:
+            args += ["COUNT", int(count)]
+        reply = await self.connection.execute(*args)
+        return int(reply[0]), list(reply[1])
+
+    async def scan_iter(
+        self, match: str | None = None, count: int | None = None
+    ) -> AsyncIterator[bytes]:
+        cursor = 0
+        while True:
+            cursor, keys = await self.scan(cursor, match=match, count=count)
+            for key in keys:
+                yield key
+            if cursor == 0:
+                return
+
+    async def keys(self, pattern: str = "*") -> list[bytes]:
+        """Implemented with SCAN (never the blocking KEYS command)."""
+        return [k async for k in self.scan_iter(match=pattern, count=_SCAN_COUNT)]
+
+    async def close(self) -> None:
+        await self.connection.close()
+
+    aclose = close
+
+
+def _is_awaitable(obj: Any) -> bool:
+    return asyncio.iscoroutine(obj) or isinstance(obj, asyncio.Future)
+
+
+async def _maybe_await(obj: Any) -> Any:
+    return await obj if _is_awaitable(obj) else obj
+
+
+def _as_text(key: Any) -> str:
+    return (
+        key.decode("utf-8", "surrogateescape") if isinstance(key, bytes) else str(key)
+    )
+
+
+def _int_param(name: str, value: Any, low: int, high: int) -> int:
+    if not isinstance(value, int) or not low <= value <= high:
+        raise ConfigurationError(
+            f"{name} must be an integer between {low} and {high}, got {value!r}",
+            {name: value},
+        )
+    return value
+
+
+class _ReadCell:
+    """Marks in-flight Redis reads of one key; a write to the key invalidates it,
+    so a read that raced with the write does not promote the older value."""
+
+    __slots__ = ("readers", "valid")
+
+    def __init__(self) -> None:
+        self.valid = True
+        self.readers = 1
+
+
+# ---------------------------------------------------------------------------------
+# The cache
+# ---------------------------------------------------------------------------------
+
+
+class GenericRedisCache(CacheInterface):
+    """Redis cache with an optional in-process L1 (an ``InMemoryCache``).
+
+    Args:
+        redis_url: ``redis://``, ``rediss://`` (TLS) or ``unix://`` URL.
+        default_ttl: seconds (1..86400) for ``set`` without ``ttl``.
+        enable_l1_cache: keep recently used values in process memory.
+        l1_cache_size: L1 entries (0..10000; 0 disables L1).
+        compression_threshold: serialized size (100..100000 bytes) from which values
+            are zlib-compressed.
+        compression_level: zlib level 1..9.
+        performance_monitor: a ``CachePerformanceMonitor`` (a new one when None).
+        security_config: a ``SecurityConfig`` (from the environment when None).
+
+    Keyword-only extras (all optional): ``fail_on_connection_error`` (raise
+    ``InfrastructureError`` instead of degrading to L1), ``key_prefix`` (namespace
+    prepended to every Redis key; scopes ``clear``), ``enable_compression``
+    (default True; False stores values uncompressed whatever their size), ``connect_timeout`` (seconds,
+    default ``min(security_config.connection_timeout, 5)``), ``operation_timeout``
+    (seconds without a reply before a command fails, default
+    ``min(security_config.socket_timeout, 2)``), ``breaker_failure_threshold`` (5),
+    ``breaker_reset_timeout`` (5 s), ``health_check_interval`` (30 s). Other keyword
+    arguments are accepted and ignored, as in the original.
+    """
+
+    def __init__(
+        self,
+        redis_url: str = "rediss://redis:6380",
+        default_ttl: int = 3600,
+        enable_l1_cache: bool = True,
+        l1_cache_size: int = 100,
+        compression_threshold: int = 1000,
+        compression_level: int = 6,
+        performance_monitor: CachePerformanceMonitor | None = None,
+        security_config: SecurityConfig | None = None,
+        **kwargs: Any,
+    ) -> None:
+        _int_param("default_ttl", default_ttl, 1, _MAX_TTL)
+        _int_param("l1_cache_size", l1_cache_size, 0, 10000)
+        _int_param("compression_level", compression_level, 1, 9)
+        _int_param("compression_threshold", compression_threshold, 100, 100000)
+        if not isinstance(redis_url, str) or not redis_url:
+            raise ConfigurationError(
+                "redis_url must be a non-empty string", {"redis_url": repr(redis_url)}
+            )
+
+        self.redis_url = redis_url
+        self.default_ttl = default_ttl
+        self.enable_l1_cache = enable_l1_cache
+        self.compression_threshold = compression_threshold
+        self.compression_level = compression_level
+        self.fail_on_connection_error = bool(
+            kwargs.pop("fail_on_connection_error", False)
+        )
+        prefix = kwargs.pop("key_prefix", "") or ""
+        if not isinstance(prefix, str):
+            raise ConfigurationError(
+                "key_prefix must be a string", {"key_prefix": prefix}
+            )
+        self.key_prefix: str = prefix
+        compress = kwargs.pop("enable_compression", True)
+        self._connection_options = self._pop_connection_options(kwargs)
+        if kwargs:
+            logger.debug("GenericRedisCache ignores arguments: %s", sorted(kwargs))
+
+        self._init_security(redis_url, performance_monitor, security_config)
+        self._codec = ValueCodec(
+            # enable_compression=False: a threshold no value reaches.
+            compression_threshold=compression_threshold if compress else _NEVER,
+            compression_level=compression_level,
+            keyring=self.encryption.keyring,
+        )
+
+        self.l1_cache: InMemoryCache | None = (
+            InMemoryCache(default_ttl=default_ttl, max_size=l1_cache_size)
+            if enable_l1_cache and l1_cache_size > 0
+            else None
+        )
+        self.performance_monitor: CachePerformanceMonitor | None = (
+            performance_monitor
+            if performance_monitor is not None
+            else CachePerformanceMonitor()
+        )
+
+        self.redis: Any = None
+        self._redis_connected = False
+        self._connection: RedisConnection | None = None
+        self._connection_key: tuple[int, str] | None = None
+        self._last_connect_ts = 0.0
+        self._last_connect_result = False
+        self._connect_retry_interval = 0.5
+        self._callbacks: defaultdict[str, list[Callable[..., Any]]] = defaultdict(list)
+        self._reads: dict[str, _ReadCell] = {}
+        self._connect_task: asyncio.Task[bool] | None = None
+        self._degraded = False
+        self._last_error_log: dict[str, float] = {}
+        self._counters: dict[str, int] = dict.fromkeys(
+            (
+                "hits",
+                "misses",
+                "l1_hits",
+                "redis_hits",
+                "sets",
+                "deletes",
+                "l1_only_sets",
+                "redis_errors",
+                "corrupt_payloads",
+                "serialization_errors",
+                "promotions",
+                "stale_promotions_skipped",
+            ),
+            0,
+        )
+
+    # -- construction helpers ---------------------------------------------------
+
+    @staticmethod
+    def _pop_connection_options(kwargs: dict[str, Any]) -> dict[str, float | int]:
+        options: dict[str, float | int] = {}
+        for name in (
+            "connect_timeout",
+            "operation_timeout",
+            "breaker_reset_timeout",
+            "health_check_interval",
+        ):
+            if name in kwargs and kwargs[name] is not None:
+                value = kwargs.pop(name)
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, int | float)
+                    or value < 0
+                    or (value == 0 and name != "health_check_interval")
+                ):
+                    raise ConfigurationError(
+                        f"{name} must be a positive number", {name: value}
+                    )
+                options[name] = float(value)
+        if kwargs.get("breaker_failure_threshold") is not None:
+            options["breaker_failure_threshold"] = _int_param(
+                "breaker_failure_threshold",
+                kwargs.pop("breaker_failure_threshold"),
+                1,
+                1_000_000,
+            )
+        return options
+
+    def _init_security(
+        self,
+        redis_url: str,
+        performance_monitor: CachePerformanceMonitor | None,
+        security_config: SecurityConfig | None,
+    ) -> None:
+        try:
+            self.security_config = (
+                security_config
+                if security_config is not None
+                else SecurityConfig.create_for_environment()
+            )
+            self.security_manager: RedisCacheSecurityManager | None = (
+                RedisCacheSecurityManager(
+                    config=self.security_config, performance_monitor=performance_monitor
+                )
+            )
+            self.security_manager.validate_mandatory_security(redis_url)
+            key = getattr(self.security_config, "encryption_key", None)
+            if key:
+                self.encryption = EncryptedCacheLayer(
+                    encryption_key=key, performance_monitoring=True
+                )
+            else:
+                self.encryption = create_encryption_layer_from_env()
+        except ConfigurationError as exc:
+            context = dict(exc.context)
+            if "error_type" in context:
+                context["cause_error_type"] = context["error_type"]
+            context["error_type"] = "security_initialization_failure"
+            context["original_error"] = exc.message
+            raise ConfigurationError(exc.message, context) from exc
+        except Exception as exc:
+            raise ConfigurationError(
+                f"Failed to initialize Redis security: {exc}",
+                {
+                    "error_type": "security_initialization_failure",
+                    "original_error": f"{type(exc).__name__}: {exc}",
+                },
+            ) from exc
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} {redact_url(self.redis_url)} "
+            f"l1={'on' if self.l1_cache is not None else 'off'} "
+            f"encrypted={self.encryption.is_enabled}>"
+        )
+
+    # -- connection ---------------------------------------------------------------
+
+    def _connection_settings(self) -> dict[str, Any]:
+        config = self.security_manager.config if self.security_manager else None
+        opts = self._connection_options
+        conn_cap = float(getattr(config, "connection_timeout", 5) or 5)
+        sock_cap = float(getattr(config, "socket_timeout", 2) or 2)
+        settings: dict[str, Any] = {
+            "connect_timeout": float(opts.get("connect_timeout", min(conn_cap, 5.0))),
+            "command_timeout": float(opts.get("operation_timeout", min(sock_cap, 2.0))),
+        }
+        for name in (
+            "breaker_failure_threshold",
+            "breaker_reset_timeout",
+            "health_check_interval",
+        ):
+            if name in opts:
+                settings[name] = opts[name]
+        return settings
+
+    def _get_connection(self) -> RedisConnection:
+        """The aicache connection for the current URL and security config (kept
+        across failures so its backoff and circuit breaker keep their state)."""
+        manager = self.security_manager
+        if manager is None:
+            raise ConfigurationError(
+                "GenericRedisCache has no security manager", {"redis_url": "n/a"}
+            )
+        key = (id(manager.config), self.redis_url)
+        if self._connection is None or self._connection_key != key:
+            self._connection = manager.build_connection(
+                self.redis_url, **self._connection_settings()
+            )
+            self._connection_key = key
+        return self._connection
+
+    async def connect(self) -> bool:
+        """Connect (or check the link); True when Redis is usable.
+
+        With ``fail_on_connection_error`` a failure raises InfrastructureError;
+        otherwise it is logged and False is returned (the cache serves from L1).
+        """
+        if not REDIS_AVAILABLE:
+            logger.warning("Redis support is not available; using the memory tier only")
+            return self._connect_failed(None, "redis support unavailable")
+        redis = self.redis
+        if redis is not None:
+            if type(redis) is not RedisClient:
+                return True  # an assigned client is used as it is
+            conn = redis.connection
+            if conn.is_connected:
+                return True
+            try:
+                await conn.connect()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                return self._connect_failed(exc, "reconnect failed")
+            self._connected()
+            return True
+        now = time.monotonic()
+        if (
+            not self._last_connect_result
+            and self._last_connect_ts
+            and now - self._last_connect_ts < self._connect_retry_interval
+        ):
+            return self._connect_failed(None, "recent connection attempt failed")
+        self._last_connect_ts = now
+        start = _perf()
+        manager = self.security_manager
+        try:
+            if manager is not None and not _native_factory():
+                # A patched ``aioredis`` factory: the original's path, kept for tests.
+                client: Any = await manager.create_secure_connection(self.redis_url)
+            else:
+                conn = self._get_connection()
+                await conn.connect()
+                client = RedisClient(conn)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._last_connect_result = False
+            self._note_connection(start, False, exc)
+            return self._connect_failed(exc, "connection failed")
+        self.redis = client
+        self._last_connect_result = True
+        self._note_connection(start, True, None)
+        self._connected()
+        return True
+
+    def _note_connection(
+        self, start: float, ok: bool, exc: BaseException | None
+    ) -> None:
+        manager = self.security_manager
+        if manager is not None:
+            manager.note_connection(self.redis_url, ok, (_perf() - start) * 1000.0, exc)
+
+    def _connected(self) -> None:
+        self._redis_connected = True
+        if self._degraded:
+            self._degraded = False
+            logger.info("Redis is reachable again: %s", redact_url(self.redis_url))
+
+    def _connect_failed(self, exc: BaseException | None, what: str) -> bool:
+        self._redis_connected = False
+        if self.fail_on_connection_error:
+            if isinstance(exc, InfrastructureError):
+                raise exc
+            raise InfrastructureError(
+                f"Redis {what}: {exc}" if exc is not None else f"Redis {what}",
+                {"redis_url": redact_url(self.redis_url), "error": _describe(exc)},
+            ) from exc
+        self._log_failure("connect", f"Redis {what} ({_describe(exc)}); using L1 only")
+        return False
+
+    async def disconnect(self) -> None:
+        """Close the Redis connection (a later operation reconnects)."""
+        redis, self.redis = self.redis, None
+        conn, self._connection = self._connection, None
+        self._connection_key = None
+        self._connect_task = None
+        self._redis_connected = False
+        self._last_connect_ts = 0.0
+        self._last_connect_result = False
+        try:
+            if redis is not None:
+                closer = getattr(redis, "aclose", None) or getattr(redis, "close", None)
+                if closer is not None:
+                    await _maybe_await(closer())
+            if conn is not None and (
+                type(redis) is not RedisClient or redis.connection is not conn
+            ):
+                await conn.close()
+        except Exception as exc:
+            logger.warning("Error while disconnecting from Redis: %s", _describe(exc))
+
+    async def __aenter__(self) -> GenericRedisCache:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.disconnect()
+
+    async def _client(self) -> Any:
+        """The client to use now, connecting first when needed; None: use L1 only.
+
+        An operation never waits longer than the operation timeout for a
+        connection: the attempt goes on in the background (shared by every
+        operation) and the operation falls back to L1 meanwhile.
+        """
+        redis = self.redis
+        if redis is not None and (
+            type(redis) is not RedisClient or redis.connection.is_connected
+        ):
+            return redis
+        loop = asyncio.get_running_loop()
+        task = self._connect_task
+        if task is None or task.done() or task.get_loop() is not loop:
+            task = self._connect_task = loop.create_task(self.connect())
+            task.add_done_callback(_consume)
+        try:
+            async with asyncio.timeout(self._connection_settings()["command_timeout"]):
+                ok = await asyncio.shield(task)
+        except TimeoutError:
+            ok = self._connect_failed(None, "connection attempt still pending")
+        return self.redis if ok else None
+
+    # -- failures -----------------------------------------------------------------
+
+    def _redis_failed(self, operation: str, exc: BaseException) -> None:
+        """A Redis command failed: raise (fail_on_connection_error) or log and go on."""
+        self._counters["redis_errors"] += 1
+        if self.fail_on_connection_error:
+            if isinstance(exc, InfrastructureError):
+                raise exc
+            raise InfrastructureError(
+                f"Redis {operation} failed: {_describe(exc)}",
+                {"redis_url": redact_url(self.redis_url), "operation": operation},
+            ) from exc
+        self._log_failure(operation, f"Redis {operation} failed ({_describe(exc)})")
+
+    def _log_failure(self, kind: str, message: str) -> None:
+        """WARNING at most every few seconds per kind (Redis down must not flood)."""
+        self._degraded = True
+        now = time.monotonic()
+        last = self._last_error_log.get(kind)
+        if last is None or now - last >= _ERROR_LOG_INTERVAL:
+            self._last_error_log[kind] = now
+            logger.warning("%s", message)
+        else:
+            logger.debug("%s", message)
+
+    # -- in-flight read bookkeeping (L1 coherence) --------------------------------
+
+    def _begin_read(self, key: str) -> _ReadCell:
+        cell = self._reads.get(key)
+        if cell is None:
+            cell = self._reads[key] = _ReadCell()
+        else:
+            cell.readers += 1
+        return cell
+
+    def _end_read(self, key: str, cell: _ReadCell) -> bool:
+        cell.readers -= 1
+        if cell.readers == 0 and self._reads.get(key) is cell:
+            del self._reads[key]
+        return cell.valid
+
+    def _invalidate_reads(self, key: str) -> None:
+        cell = self._reads.pop(key, None)
+        if cell is not None:
+            cell.valid = False
+
+    # -- codec dispatch (instance-overridable helpers of the original) -------------
+
+    def _custom_encode(self) -> bool:
+        d = self.__dict__
+        cls = type(self)
+        return (
+            "_compress_data" in d
+            or "_serialize_value" in d
+            or cls._compress_data is not _BASE_COMPRESS
+            or cls._serialize_value is not _BASE_SERIALIZE
+        )
+
+    def _custom_decode(self) -> bool:
+        d = self.__dict__
+        cls = type(self)
+        return (
+            "_decompress_data" in d
+            or "_deserialize_value" in d
+            or cls._decompress_data is not _BASE_DECOMPRESS
+            or cls._deserialize_value is not _BASE_DESERIALIZE
+        )
+
+    async def _encode(self, value: Any) -> bytes:
+        if self._custom_encode():
+            data = self._compress_data(value)
+            if not isinstance(data, bytes | bytearray | memoryview | str):
+                raise ValidationError(
+                    "_compress_data must return bytes",
+                    {"type": type(data).__name__},
+                )
+            return data if isinstance(data, bytes) else bytes(_as_bytes(data))
+        return await self._codec.encode_async(value)
+
+    async def _decode(self, raw: bytes) -> Any:
+        if self._custom_decode():
+            return self._decompress_data(raw)
+        if len(raw) < THREAD_MIN_BYTES:
+            return self._codec.decode(raw)
+        return await self._codec.decode_async(raw)
+
+    def _serialize_value(self, value: Any) -> bytes:
+        """The bytes stored in Redis for value (frame, zlib, Fernet)."""
+        return self._codec.encode(value)
+
+    def _deserialize_value(self, data: bytes) -> Any:
+        """The value stored as data; CorruptPayloadError when it cannot be trusted."""
+        return self._codec.decode(data)
+
+    def _compress_data(self, value: Any) -> bytes:
+        """Serialization entry point of ``set`` (compression happens inside)."""
+        return self._serialize_value(value)
+
+    def _decompress_data(self, data: bytes) -> Any:
+        """Deserialization entry point of ``get``."""
+        return self._deserialize_value(data)
+
+    def _serialize_data_only(self, value: Any) -> bytes:
+        """The serializer's bytes for value, without frame, compression or Fernet."""
+        return serializer_by_name(self._codec.serializer).dumps(value)
+
+    def _deserialize_data_only(self, data: bytes) -> Any:
+        """Inverse of :meth:`_serialize_data_only`."""
+        return serializer_by_name(self._codec.serializer).loads(data)
+
+    # -- callbacks ----------------------------------------------------------------
+
+    def register_callback(self, event: str, callback: Callable[..., Any]) -> None:
+        """Call ``callback`` on ``event`` (get_success(key, value), get_miss(key),
+        set_success(key, value), delete_success(key)), in registration order."""
+        self._callbacks[event].append(callback)
+
+    def _fire_callback(self, event: str, *args: Any) -> None:
+        callbacks = self._callbacks.get(event)
+        if not callbacks:
+            return
+        for callback in list(callbacks):
+            try:
+                callback(*args)
+            except Exception as exc:
+                logger.warning("Callback for event '%s' failed: %s", event, exc)
+
+    # -- monitoring ---------------------------------------------------------------
+
+    def _record(
+        self, operation: str, start: float, hit: bool, data: dict[str, Any]
+    ) -> None:
+        monitor = self.performance_monitor
+        if monitor is None:
+            return
+        try:
+            monitor.record_cache_operation_time(
+                operation, _perf() - start, hit, 0, data
+            )
+        except Exception as exc:  # monitoring never breaks a cache operation
+            logger.debug("Could not record %s metric: %s", operation, exc)
+
+    def _miss(self, key: str, start: float, data: dict[str, Any]) -> None:
+        self._counters["misses"] += 1
+        self._record("get", start, False, data)
+        self._fire_callback("get_miss", key)
+
+    # -- TTL ------------------------------------------------------------------------
+
+    def _effective_ttl(self, ttl: Any) -> int:
+        """None -> default_ttl; > 0 -> seconds; <= 0 -> 0 (no expiry)."""
+        if ttl is None:
+            return self.default_ttl
+        if isinstance(ttl, bool) or not isinstance(ttl, int | float):
+            raise ValidationError(
+                "ttl must be an int number of seconds or None", {"ttl": repr(ttl)}
+            )
+        seconds = int(ttl)
+        return seconds if seconds > 0 else 0
+
+    def _rkey(self, key: str) -> str:
+        return self.key_prefix + key if self.key_prefix else key
+
+    # -- CacheInterface -------------------------------------------------------------
+
+    async def get(self, key: str) -> Any:
+        """The cached value, or None (missing, expired, Redis unavailable, corrupt)."""
+        start = _perf()
+        l1 = self.l1_cache
+        if l1 is not None:
+            value = await l1.get(key)
+            if value is not None:
+                self._counters["hits"] += 1
+                self._counters["l1_hits"] += 1
+                self._record("get", start, True, {"cache_tier": "l1"})
+                self._fire_callback("get_success", key, value)
+                return value
+        redis = self.redis
+        if type(redis) is not RedisClient or not redis.connection.is_connected:
+            redis = await self._client()
+            if redis is None:
+                self._miss(
+                    key,
+                    start,
+                    {"cache_tier": "redis_unavailable", "reason": "connection_failed"},
+                )
+                return None
+        rkey = self._rkey(key)
+        cell = self._begin_read(key) if l1 is not None else None
+        pttl = -1
+        try:
+            if type(redis) is RedisClient:
+                conn = redis.connection
+                if cell is None:
+                    raw = await conn.execute("GET", rkey)
+                else:
+                    raw, pttl = await asyncio.gather(
+                        conn.execute("GET", rkey), conn.execute("PTTL", rkey)
+                    )
+            else:
+                raw = await redis.get(rkey)
+                if cell is not None and raw:
+                    pttl = await _foreign_pttl(redis, rkey)
+        except Exception as exc:
+            if cell is not None:
+                self._end_read(key, cell)
+            self._redis_failed("get", exc)
+            self._miss(key, start, {"cache_tier": "redis", "reason": "error"})
+            return None
+        except BaseException:
+            if cell is not None:
+                self._end_read(key, cell)
+            raise
+        if not raw:
+            if cell is not None:
+                self._end_read(key, cell)
+            self._miss(key, start, {"cache_tier": "redis", "reason": "key_not_found"})
+            return None
+        try:
+            value = await self._decode(raw)
+        except BaseException as exc:
+            if cell is not None:
+                self._end_read(key, cell)
+            if not isinstance(exc, Exception):
+                raise
+            self._bad_payload(key, exc)
+            self._miss(key, start, {"cache_tier": "redis", "reason": "corrupt_payload"})
+            return None
+        if cell is not None:
+            fresh = self._end_read(key, cell)
+            await self._promote(key, value, pttl, fresh)
+        self._counters["hits"] += 1
+        self._counters["redis_hits"] += 1
+        self._record("get", start, True, {"cache_tier": "redis"})
+        self._fire_callback("get_success", key, value)
+        return value
+
+    def _bad_payload(self, key: str, exc: Exception) -> None:
+        self._counters["corrupt_payloads"] += 1
+        self._log_failure(
+            "corrupt",
+            f"Unreadable cache payload for key {key!r} treated as a miss: "
+            f"{_describe(exc)}",
+        )
+
+    async def _promote(self, key: str, value: Any, pttl: Any, fresh: bool) -> None:
+        """Copy a Redis hit into L1 for at most its remaining Redis TTL."""
+        l1 = self.l1_cache
+        if l1 is None or value is None:
+            return
+        if not fresh:
+            self._counters["stale_promotions_skipped"] += 1
+            return
+        try:
+            ms = int(pttl)
+        except (TypeError, ValueError):
+            return
+        if ms == -1:
+            ttl: int | None = None  # no Redis expiry: the L1 default bounds it
+        elif ms >= 1000:
+            ttl = min(ms // 1000, self.default_ttl)
+        else:
+            return  # gone, or under a second left: not worth caching
+        await l1.set(key, value, ttl=ttl)
+        self._counters["promotions"] += 1
+
+    async def set(self, key: str, value: Any, ttl: int | None = None) -> None:
+        """Store value in Redis (and L1). ``ttl``: None -> default_ttl, > 0 seconds,
+        <= 0 no expiry. Never raises for Redis trouble unless
+        ``fail_on_connection_error``; unsupported values are logged and not cached."""
+        start = _perf()
+        effective_ttl = self._effective_ttl(ttl)
+        l1 = self.l1_cache
+        redis = self.redis
+        if type(redis) is not RedisClient or not redis.connection.is_connected:
+            try:
+                redis = await self._client()
+            except InfrastructureError:  # fail_on_connection_error: keep no stale L1
+                self._invalidate_reads(key)
+                if l1 is not None:
+                    await l1.delete(key)
+                raise
+            if redis is None:
+                await self._set_l1_only(key, value, effective_ttl, start, "l1_only")
+                return
+        try:
+            data = await self._encode(value)
+        except Exception as exc:
+            await self._unstorable(key, value, exc, redis)
+            self._record("set", start, False, {"error": _describe(exc)})
+            return
+        rkey = self._rkey(key)
+        try:
+            if type(redis) is RedisClient:
+                if effective_ttl:
+                    await redis.connection.execute(
+                        "SET", rkey, data, "EX", effective_ttl
+                    )
+                else:
+                    await redis.connection.execute("SET", rkey, data)
+            elif effective_ttl:
+                await redis.setex(rkey, effective_ttl, data)
+            else:
+                await redis.set(rkey, data)
+        except Exception as exc:
+            self._invalidate_reads(key)
+            if l1 is not None and self.fail_on_connection_error:
+                await l1.delete(key)
+            self._redis_failed("set", exc)
+            # Degraded: the new value lives in L1 (never the previous one).
+            await self._set_l1_only(key, value, effective_ttl, start, "redis_error")
+            return
+        self._invalidate_reads(key)
+        if l1 is not None:
+            await l1.set(key, value, ttl=effective_ttl)
+        self._counters["sets"] += 1
+        self._record(
+            "set",
+            start,
+            True,
+            {"cache_tier": "redis", "ttl": effective_ttl, "data_size": len(data)},
+        )
+        self._fire_callback("set_success", key, value)
+
+    async def _set_l1_only(
+        self, key: str, value: Any, ttl: int, start: float, reason: str
+    ) -> None:
+        l1 = self.l1_cache
+        self._invalidate_reads(key)
+        if l1 is None:
+            self._record("set", start, False, {"reason": "redis_unavailable_no_l1"})
+            return
+        await l1.set(key, value, ttl=ttl)
+        self._counters["l1_only_sets"] += 1
+        self._record(
+            "set", start, True, {"cache_tier": "l1", "reason": reason, "ttl": ttl}
+        )
+        self._fire_callback("set_success", key, value)
+
+    async def _unstorable(
+        self, key: str, value: Any, exc: Exception, redis: Any
+    ) -> None:
+        """The value cannot be serialized: keep no stale previous value anywhere."""
+        self._counters["serialization_errors"] += 1
+        logger.warning(
+            "Cache set error for key %r: value of type %s cannot be stored (%s); "
+            "the key was invalidated",
+            key,
+            type(value).__name__,
+            _describe(exc),
+        )
+        self._invalidate_reads(key)
+        if self.l1_cache is not None:
+            await self.l1_cache.delete(key)
+        try:
+            await _delete_keys(redis, [self._rkey(key)], unlink=False)
+        except Exception as del_exc:
+            self._redis_failed("delete", del_exc)
+
+    async def delete(self, key: str) -> bool:  # type: ignore[override]
+        """Remove key from L1 and Redis; True when it existed in either."""
+        start = _perf()
+        existed = False
+        l1 = self.l1_cache
+        self._invalidate_reads(key)
+        if l1 is not None and await l1.exists(key):
+            existed = True
+        if l1 is not None:
+            await l1.delete(key)
+        redis = await self._client()
+        if redis is not None:
+            try:
+                if await _delete_keys(redis, [self._rkey(key)], unlink=False) > 0:
+                    existed = True
+            except Exception as exc:
+                self._redis_failed("delete", exc)
+        # A read that was in flight may have promoted the old value meanwhile.
+        self._invalidate_reads(key)
+        if l1 is not None:
+            await l1.delete(key)
+        self._counters["deletes"] += 1
+        self._record("delete", start, existed, {"key_existed": existed})
+        if existed:
+            self._fire_callback("delete_success", key)
+        return existed
+
+    async def exists(self, key: str) -> bool:
+        """Whether key is cached (L1 first, then Redis)."""
+        l1 = self.l1_cache
+        if l1 is not None and await l1.exists(key):
+            return True
+        redis = await self._client()
+        if redis is None:
+            return False
+        try:
+            if type(redis) is RedisClient:
+                return (
+                    int(await redis.connection.execute("EXISTS", self._rkey(key))) > 0
+                )
+            return int(await _maybe_await(redis.exists(self._rkey(key)))) > 0
+        except Exception as exc:
+            self._redis_failed("exists", exc)
+            return False
+
+    # -- TTL, batch operations --------------------------------------------------------
+
+    async def get_ttl(self, key: str) -> int | None:
+        """Seconds left (>= 0), or None when absent or without expiry."""
+        redis = await self._client()
+        if redis is not None:
+            try:
+                if type(redis) is RedisClient:
+                    seconds = int(
+                        await redis.connection.execute("TTL", self._rkey(key))
+                    )
+                else:
+                    seconds = int(await _maybe_await(redis.ttl(self._rkey(key))))
+                return seconds if seconds >= 0 else None
+            except Exception as exc:
+                self._redis_failed("get_ttl", exc)
+        if self.l1_cache is not None:
+            return await self.l1_cache.get_ttl(key)
+        return None
+
+    async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        """{key: value or None} for every key: L1 first, the rest with one MGET
+        (plus PTTLs for L1 promotion, in the same write)."""
+        start = _perf()
+        wanted = list(dict.fromkeys(keys))
+        result: dict[str, Any] = dict.fromkeys(wanted)
+        l1 = self.l1_cache
+        missing: list[str] = []
+        for key in wanted:
+            value = await l1.get(key) if l1 is not None else None
+            if value is not None:
+                result[key] = value
+                self._counters["hits"] += 1
+                self._counters["l1_hits"] += 1
+                self._fire_callback("get_success", key, value)
+            else:
+                missing.append(key)
+        if missing:
+            await self._get_many_redis(missing, result)
+        self._record("get_many", start, True, {"keys": len(wanted)})
+        return result
+
+    async def _get_many_redis(self, missing: list[str], result: dict[str, Any]) -> None:
+        l1 = self.l1_cache
+        redis = await self._client()
+        raws: list[Any] = [None] * len(missing)
+        pttls: list[Any] = [-1] * len(missing)
+        cells = [self._begin_read(k) for k in missing] if l1 is not None else []
+        try:
+            if redis is not None:
+                rkeys = [self._rkey(k) for k in missing]
+                if type(redis) is RedisClient:
+                    conn = redis.connection
+                    if l1 is not None:
+                        replies = await asyncio.gather(
+                            conn.execute("MGET", *rkeys),
+                            *(conn.execute("PTTL", k) for k in rkeys),
+                        )
+                        raws, pttls = list(replies[0]), list(replies[1:])
+                    else:
+                        raws = list(await conn.execute("MGET", *rkeys))
+                elif hasattr(redis, "mget"):
+                    raws = list(await redis.mget(rkeys))
+                else:
+                    raws = [await redis.get(k) for k in rkeys]
+        except Exception as exc:
+            self._redis_failed("get_many", exc)
+        finally:
+            fresh = [self._end_read(k, c) for k, c in zip(missing, cells)]
+        for i, key in enumerate(missing):
+            raw = raws[i]
+            value = None
+            if raw:
+                try:
+                    value = await self._decode(raw)
+                except Exception as exc:
+                    self._bad_payload(key, exc)
+            if value is None:
+                self._counters["misses"] += 1
+                self._fire_callback("get_miss", key)
+                continue
+            result[key] = value
+            self._counters["hits"] += 1
+            self._counters["redis_hits"] += 1
+            if l1 is not None:
+                await self._promote(key, value, pttls[i], fresh[i] and self._fresh(key))
+            self._fire_callback("get_success", key, value)
+
+    def _fresh(self, key: str) -> bool:
+        """No write to key began since the batch read ended (decode may await)."""
+        return key not in self._reads or self._reads[key].valid
+
+    async def set_many(self, items: Mapping[str, Any], ttl: int | None = None) -> None:
+        """Store every item; all SETs leave in one write."""
+        start = _perf()
+        effective_ttl = self._effective_ttl(ttl)
+        l1 = self.l1_cache
+        try:
+            redis = await self._client()
+        except InfrastructureError:  # fail_on_connection_error: keep no stale L1
+            for key in items:
+                self._invalidate_reads(key)
+                if l1 is not None:
+                    await l1.delete(key)
+            raise
+        if redis is None:
+            for key, value in items.items():
+                await self._set_l1_only(key, value, effective_ttl, start, "l1_only")
+            return
+        encoded: list[tuple[str, Any, bytes]] = []
+        for key, value in items.items():
+            try:
+                encoded.append((key, value, await self._encode(value)))
+            except Exception as exc:
+                await self._unstorable(key, value, exc, redis)
+        try:
+            if type(redis) is RedisClient:
+                conn = redis.connection
+                ex: tuple[Any, ...] = ("EX", effective_ttl) if effective_ttl else ()
+                await asyncio.gather(
+                    *(conn.execute("SET", self._rkey(k), d, *ex) for k, _, d in encoded)
+                )
+            else:
+                for key, _, data in encoded:
+                    if effective_ttl:
+                        await redis.setex(self._rkey(key), effective_ttl, data)
+                    else:
+                        await redis.set(self._rkey(key), data)
+        except Exception as exc:
+            self._redis_failed("set_many", exc)
+            for key, value, _ in encoded:
+                if l1 is not None and self.fail_on_connection_error:
+                    await l1.delete(key)
+                await self._set_l1_only(key, value, effective_ttl, start, "redis_error")
+            return
+        for key, value, _ in encoded:
+            self._invalidate_reads(key)
+            if l1 is not None:
+                await l1.set(key, value, ttl=effective_ttl)
+            self._counters["sets"] += 1
+            self._fire_callback("set_success", key, value)
+        self._record("set_many", start, True, {"keys": len(encoded)})
+
+    async def delete_many(self, keys: Iterable[str]) -> int:
+        """Remove keys (batched UNLINK); the number of Redis keys removed (or, with
+        Redis unavailable, of L1 entries removed)."""
+        names = list(dict.fromkeys(keys))
+        l1 = self.l1_cache
+        l1_removed = 0
+        for key in names:
+            self._invalidate_reads(key)
+            if l1 is not None and await l1.exists(key):
+                l1_removed += 1
+                await l1.delete(key)
+        redis = await self._client()
+        removed = None
+        if redis is not None:
+            try:
+                removed = await _delete_keys(redis, [self._rkey(k) for k in names])
+            except Exception as exc:
+                self._redis_failed("delete_many", exc)
+        for key in names:
+            self._invalidate_reads(key)
+            if l1 is not None:
+                await l1.delete(key)
+            self._fire_callback("delete_success", key)
+        self._counters["deletes"] += len(names)
+        return removed if removed is not None else l1_removed
+
+    # -- namespace work: SCAN + batched UNLINK, never KEYS ----------------------------
+
+    async def _scan_unlink(self, match: str) -> list[str]:
+        """Delete every Redis key matching the glob; the names removed (decoded)."""
+        redis = await self._client()
+        if redis is None:
+            return []
+        removed: list[str] = []
+        cursor = 0
+        while True:
+            if type(redis) is RedisClient:
+                reply = await redis.connection.execute(
+                    "SCAN", cursor, "MATCH", match, "COUNT", _SCAN_COUNT
+                )
+                cursor, batch = int(reply[0]), list(reply[1])
+            elif hasattr(redis, "scan"):
+                cursor, batch = await redis.scan(cursor, match=match, count=_SCAN_COUNT)
+                cursor, batch = int(cursor), list(batch)
+            else:
+                batch = list(await redis.keys(match))
+                cursor = 0
+            for i in range(0, len(batch), _UNLINK_BATCH):
+                chunk = batch[i : i + _UNLINK_BATCH]
+                if await _delete_keys(redis, chunk) > 0:
+                    removed.extend(_as_text(k) for k in chunk)
+            if cursor == 0:
+                return removed
+
+    async def clear(self) -> int:
+        """Remove this cache's entries: every Redis key under ``key_prefix`` (with
+        no prefix: every key of the selected database) and all of L1. Returns the
+        number of Redis keys removed."""
+        start = _perf()
+        count = 0
+        try:
+            removed = await self._scan_unlink(
+                self.key_prefix.translate(_GLOB_SPECIAL) + "*"
+            )
+            count = len(removed)
+        except Exception as exc:
+            self._redis_failed("clear", exc)
+        for cell in self._reads.values():
+            cell.valid = False
+        self._reads.clear()
+        if self.l1_cache is not None:
+            self.l1_cache.clear()
+        self._record_invalidation("*", count, start, "clear", "clear")
+        return count
+
+    async def invalidate_pattern(
+        self, pattern: str, operation_context: str = ""
+    ) -> int:
+        """Remove keys matching a glob from Redis (SCAN MATCH + batched UNLINK) and
+        L1; an empty pattern matches every key. Returns how many distinct keys went."""
+        start = _perf()
+        glob = pattern or "*"
+        names: set[str] = set()
+        try:
+            prefix = self.key_prefix
+            removed = await self._scan_unlink(prefix.translate(_GLOB_SPECIAL) + glob)
+            names.update(k[len(prefix) :] for k in removed)
+        except Exception as exc:
+            self._redis_failed("invalidate_pattern", exc)
+        l1 = self.l1_cache
+        if l1 is not None:
+            matching = [k for k in l1.get_keys() if fnmatch.fnmatchcase(k, glob)]
+            for key in matching:
+                await l1.delete(key)
+            names.update(matching)
+        for key in names:
+            self._invalidate_reads(key)
+        self._record_invalidation(glob, len(names), start, "manual", operation_context)
+        return len(names)
+
+    def _record_invalidation(
+        self, pattern: str, count: int, start: float, kind: str, context: str
+    ) -> None:
+        monitor = self.performance_monitor
+        if monitor is None:
+            return
+        try:
+            monitor.record_invalidation_event(
+                pattern, count, _perf() - start, kind, context
+            )
+        except Exception as exc:
+            logger.debug("Could not record invalidation: %s", exc)
+
+    # -- statistics -------------------------------------------------------------------
+
+    def get_stats(self) -> dict[str, Any]:
+        """Counters of this cache, its L1, its connection and its codec (no secrets).
+        ``hit_rate`` is a percentage, as in ``InMemoryCache.get_stats``."""
+        c = self._counters
+        lookups = c["hits"] + c["misses"]
+        redis = self.redis
+        conn = redis.connection if type(redis) is RedisClient else self._connection
+        return {
+            "backend": "redis",
+            "redis_url": redact_url(self.redis_url),
+            "key_prefix": self.key_prefix,
+            "connected": bool(
+                conn.is_connected if conn is not None else redis is not None
+            ),
+            "breaker_state": conn.breaker_state if conn is not None else "closed",
+            "degraded": self._degraded,
+            "default_ttl": self.default_ttl,
+            **c,
+            "hit_rate": c["hits"] / lookups * 100 if lookups else 0.0,
+            "encryption_enabled": bool(self.encryption.is_enabled),
+            "l1": self.l1_cache.get_stats() if self.l1_cache is not None else None,
+            "connection": conn.stats() if conn is not None else None,
+            "codec": self._codec.stats,
+        }
+
+    async def get_cache_stats(self) -> dict[str, Any]:
+        """Status shape of ``InMemoryCache.get_cache_stats`` with a live Redis part:
+        ``redis.status`` is "connected", "unavailable" or "error"."""
+        c = self._counters
+        total = c["hits"] + c["misses"]
+        l1 = self.l1_cache
+        if l1 is not None:
+            s = l1.get_cache_statistics()
+            memory: dict[str, Any] = {
+                "status": "active",
+                "entries": s["active_entries"],
+                "max_size": s["max_size"],
+                "utilization_percent": s["utilization_percent"],
+                "memory_usage": s["memory_usage"],
+            }
+        else:
+            memory = {"status": "disabled", "entries": 0, "max_size": 0}
+        return {
+            "redis": await self._redis_status(),
+            "memory": memory,
+            "performance": {
+                "status": "active",
+                "hit_rate": round(c["hits"] / total, 4) if total else 0.0,
+                "total_operations": total,
+                "hits": c["hits"],
+                "misses": c["misses"],
+                "l1_hits": c["l1_hits"],
+                "redis_hits": c["redis_hits"],
+                "corrupt_payloads": c["corrupt_payloads"],
+                "cache_type": "redis_with_l1" if l1 is not None else "redis",
+            },
+        }
+
+    async def _redis_status(self) -> dict[str, Any]:
+        try:
+            redis = await self._client()
+        except InfrastructureError as exc:
+            return {"status": "unavailable", "keys": 0, "error": _describe(exc)}
+        if redis is None:
+            return {"status": "unavailable", "keys": 0}
+        try:
+            info = await _maybe_await(redis.info("memory"))
+            if isinstance(info, bytes | str):
+                from aicache.security import _parse_info
+
+                info = _parse_info(info)
+            if self.key_prefix:
+                keys = 0
+                cursor = 0
+                match = self.key_prefix.translate(_GLOB_SPECIAL) + "*"
+                while True:
+                    cursor, batch = await redis.scan(
+                        cursor, match=match, count=_SCAN_COUNT
+                    )
+                    keys += len(batch)
+                    if int(cursor) == 0:
+                        break
+            else:
+                keys = int(await _maybe_await(redis.dbsize()))
+            clients = await _maybe_await(redis.info("clients"))
+            if isinstance(clients, bytes | str):
+                from aicache.security import _parse_info
+
+                clients = _parse_info(clients)
+            return {
+                "status": "connected",
+                "keys": keys,
+                "memory_used": info.get("used_memory_human", "unknown"),
+                "memory_used_bytes": info.get("used_memory", 0),
+                "connected_clients": clients.get("connected_clients", 0),
+            }
+        except Exception as exc:
+            if self.fail_on_connection_error and isinstance(exc, InfrastructureError):
+                raise
+            return {"status": "error", "error": _describe(exc)}
+
+    # -- security helpers (spec 6.9) -----------------------------------------------------
+
+    async def validate_security(self) -> SecurityValidationResult | None:
+        if self.security_manager is None or self.redis is None:
+            return None
+        return await self.security_manager.validate_connection_security(self.redis)
+
+    def get_security_status(self) -> dict[str, Any]:
+        if self.security_manager is None:
+            return {
+                "security_enabled": False,
+                "security_level": "NONE",
+                "message": "Security manager not initialized",
+            }
+        return self.security_manager.get_security_status()
+
+    def get_security_recommendations(self) -> list[str]:
+        if self.security_manager is None:
+            return [
+                "Initialize a security manager for Redis connections",
+                "Configure authentication for Redis",
+                "Enable TLS encryption for Redis connections",
+            ]
+        return self.security_manager.get_security_recommendations()
+
+    async def generate_security_report(self) -> str:
+        if self.security_manager is None:
+            return "Security manager not initialized; no security report available."
+        if self.redis is not None:
+            await self.validate_security()
+        return self.security_manager.generate_security_report()
+
+    async def test_security_configuration(self) -> dict[str, Any]:
+        if self.security_manager is None:
+            return {
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "configuration_valid": False,
+                "connection_successful": False,
+                "authentication_working": False,
+                "encryption_active": False,
+                "overall_secure": False,
+                "test_details": {},
+                "errors": ["Security manager not initialized"],
+            }
+        return await self.security_manager.test_security_configuration(self.redis_url)
+
+    @classmethod
+    def create_secure(cls, redis_url: str | None = None) -> GenericRedisCache:
+        """A cache for ``redis_url`` or ``REDIS_URL`` (default rediss://localhost:6380)
+        with the environment's security configuration."""
+        return cls(
+            redis_url=redis_url or os.getenv("REDIS_URL") or "rediss://localhost:6380"
+        )
+
+
+_BASE_COMPRESS = GenericRedisCache._compress_data
+_BASE_SERIALIZE = GenericRedisCache._serialize_value
+_BASE_DECOMPRESS = GenericRedisCache._decompress_data
+_BASE_DESERIALIZE = GenericRedisCache._deserialize_value
+
+
+# ---------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------
+
+
+def _consume(task: asyncio.Task[Any]) -> None:
+    """Done-callback of background connection attempts nobody may await."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _native_factory() -> bool:
+    from aicache import security
+
+    return security._uses_native_factory()
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "no error"
+    if isinstance(exc, InfrastructureError | ConfigurationError):
+        return f"{type(exc).__name__}: {exc.message}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _as_bytes(data: bytes | bytearray | memoryview | str) -> bytes:
+    return data.encode() if isinstance(data, str) else bytes(data)
+
+
+async def _foreign_pttl(redis: Any, key: str) -> int:
+    """PTTL through an assigned client (-1 when it cannot tell)."""
+    for name, scale in (("pttl", 1), ("ttl", 1000)):
+        method = getattr(redis, name, None)
+        if method is not None:
+            try:
+                value = int(await _maybe_await(method(key)))
+            except Exception:
+                return -1
+            return value * scale if value > 0 else value
+    return -1
+
+
+async def _delete_keys(redis: Any, keys: list[Any], unlink: bool = True) -> int:
+    """UNLINK (or DEL) keys in batches; the number removed."""
+    if not keys:
+        return 0
+    total = 0
+    for i in range(0, len(keys), _UNLINK_BATCH):
+        chunk = keys[i : i + _UNLINK_BATCH]
+        if type(redis) is RedisClient:
+            total += int(
+                await redis.connection.execute("UNLINK" if unlink else "DEL", *chunk)
+            )
+            continue
+        method = getattr(redis, "unlink", None) if unlink else None
+        if method is None:
+            method = redis.delete
+        total += int(await _maybe_await(method(*chunk)))
+    return total

@@ -1,0 +1,551 @@
+"""Serializers of the values the Redis tier stores (the payload inside a frame).
+
+Three serializers, chosen by name and recorded in every frame by id:
+
+``"safe"`` (id 1, the default)
+    JSON written by the stdlib's C-accelerated ``json`` module (compact separators,
+    UTF-8, ``NaN``/``Infinity`` literals as Python writes them), plus tagged values
+    for the types AI/web responses contain. Round-trips exactly:
+
+    * JSON types: ``dict`` (``str`` keys), ``list``, ``str``, ``int``, ``float``,
+      ``bool``, ``None``;
+    * ``tuple``, ``set``, ``frozenset`` (a set is stored sorted when its elements
+      are mutually orderable, else in iteration order; it comes back as a set, so
+      the order only shows in the bytes);
+    * ``bytes``, ``bytearray``;
+    * ``datetime`` (naive or aware, microseconds and UTC offset kept; an aware
+      value comes back with a fixed-offset ``timezone`` equal to the original's
+      offset at that instant, so it compares equal but a ``ZoneInfo`` name is not
+      kept), ``date``, ``time``, ``timedelta``;
+    * ``uuid.UUID``, ``decimal.Decimal`` (every value, including NaN and exponents);
+    * dicts with non-``str`` keys: any key of a supported hashable type (``int``,
+      ``tuple``, ``UUID``, ``date``, ...) is kept as that type (never stringified).
+
+    Stored as something else, by design (they come back as the plain value):
+    pydantic models (anything with ``model_dump()``) and dataclass instances come
+    back as their field dicts; ``Enum`` members as their ``value``; subclasses of
+    ``str``/``int``/``float``/``dict``/``list``/``tuple`` (``StrEnum``, ``IntEnum``,
+    ``OrderedDict``, named tuples) as the base type; ``memoryview`` as ``bytes``.
+    Anything else raises :class:`aicache.exceptions.ValidationError` naming the type
+    and where it sits in the value.
+
+    Tagging: a tagged value is a JSON object with exactly one key ``"$aic"`` whose
+    value is ``[<type name>, <argument>]``. A user dict that has a ``"$aic"`` key
+    (or a non-``str`` key) is itself written as a tagged ``"map"`` (a list of
+    ``[key, value]`` pairs), so no user value can be mistaken for a tagged one.
+
+``"json"`` (id 2)
+    Plain, strict JSON for other readers: only values that JSON represents exactly
+    (``str`` keys, no tuples or sets, finite floats); anything else is a
+    ValidationError instead of a silently different value.
+
+``"pickle"`` (id 3)
+    ``pickle`` (highest protocol). Only on explicit request, and only with a Fernet
+    key: a pickle payload is loaded only from a frame that came out of a verified
+    Fernet token (enforced in the C frame decoder and again by
+    :class:`aicache.codec.ValueCodec`).
+"""
+
+from __future__ import annotations
+
+import binascii
+import dataclasses
+import datetime as _dt
+import enum
+import json
+import pickle
+import uuid
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final, Protocol
+
+from aicache.exceptions import ValidationError
+
+__all__ = [
+    "SERIALIZER_IDS",
+    "TAG",
+    "CorruptPayloadError",
+    "JsonSerializer",
+    "PickleSerializer",
+    "SafeSerializer",
+    "Serializer",
+    "serializer_by_id",
+    "serializer_by_name",
+]
+
+TAG: Final = "$aic"
+SERIALIZER_IDS: Final[dict[str, int]] = {"safe": 1, "json": 2, "pickle": 3}
+
+_TAG_MARK: Final = f'"{TAG}":'  # how a tagged object's key appears in compact JSON
+
+
+class CorruptPayloadError(ValueError):
+    """A stored payload is corrupt, truncated, tampered, foreign or over a limit.
+
+    ``reason`` is a short stable name (``"checksum"``, ``"token"``, ``"too_big"``,
+    ``"not_frame"``, ``"serializer"``, ``"legacy"``, ...); the message says why.
+    Re-exported as :class:`aicache.codec.CorruptPayloadError`.
+    """
+
+    def __init__(self, message: str, reason: str = "corrupt") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class Serializer(Protocol):
+    """Turns a value into bytes and back."""
+
+    name: str
+    id: int
+
+    def dumps(self, value: Any) -> bytes: ...
+
+    def loads(self, data: bytes) -> Any: ...
+
+
+class _Unsupported(Exception):
+    """Internal: a value the serializer cannot store; carries the path to it."""
+
+    def __init__(self, value: Any, why: str = "") -> None:
+        super().__init__()
+        self.type_name = f"{type(value).__module__}.{type(value).__qualname__}"
+        self.why = why
+        self.path: list[str] = []
+
+    def to_validation_error(self, serializer: str) -> ValidationError:
+        where = "value" + "".join(self.path)
+        detail = f": {self.why}" if self.why else ""
+        return ValidationError(
+            f"cannot serialize {where} of type {self.type_name} "
+            f"with the {serializer!r} serializer{detail}",
+            {"type": self.type_name, "path": where, "serializer": serializer},
+        )
+
+
+def _at(exc: _Unsupported, step: str) -> _Unsupported:
+    exc.path.insert(0, step)
+    return exc
+
+
+# ---------------------------------------------------------------- safe: encode
+
+
+def _tag(kind: str, arg: Any) -> dict[str, Any]:
+    return {TAG: [kind, arg]}
+
+
+def _b64(b: bytes | bytearray | memoryview) -> str:
+    return binascii.b2a_base64(b, newline=False).decode("ascii")
+
+
+def _enc(o: Any) -> Any:
+    t = type(o)
+    if t is str or t is int or t is float or t is bool or o is None:
+        return o
+    if t is dict:
+        return _enc_dict(o)
+    if t is list:
+        return _enc_list(o)
+    handler = _EXACT.get(t)
+    if handler is not None:
+        return handler(o)
+    return _enc_other(o)
+
+
+def _enc_list(items: Any) -> list[Any]:
+    out = []
+    for i, x in enumerate(items):
+        try:
+            out.append(_enc(x))
+        except _Unsupported as e:
+            raise _at(e, f"[{i}]") from None
+    return out
+
+
+def _enc_dict(d: Mapping[Any, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if type(k) is not str:
+            return _enc_map(d)
+        try:
+            out[k] = _enc(v)
+        except _Unsupported as e:
+            raise _at(e, f"[{k!r}]") from None
+    if TAG in out:
+        return _enc_map(d)
+    return out
+
+
+def _enc_map(d: Mapping[Any, Any]) -> dict[str, Any]:
+    pairs = []
+    for k, v in d.items():
+        try:
+            key = _enc(k)
+        except _Unsupported as e:
+            raise _at(e, f" key {k!r}") from None
+        try:
+            pairs.append([key, _enc(v)])
+        except _Unsupported as e:
+            raise _at(e, f"[{k!r}]") from None
+    return _tag("map", pairs)
+
+
+def _enc_set(kind: str, s: set[Any] | frozenset[Any]) -> dict[str, Any]:
+    try:
+        items: list[Any] = sorted(s)
+    except TypeError:
+        items = list(s)
+    return _tag(kind, _enc_list(items))
+
+
+def _with_offset(kind: str, o: _dt.datetime | _dt.time) -> dict[str, Any]:
+    off = o.utcoffset()
+    if off is not None and off.microseconds:
+        # fromisoformat() drops sub-second UTC offsets: keep them apart, exactly.
+        naive = o.replace(tzinfo=None).isoformat()
+        return _tag(kind, [naive, off // _dt.timedelta(microseconds=1)])
+    return _tag(kind, o.isoformat())
+
+
+def _enc_datetime(d: _dt.datetime) -> dict[str, Any]:
+    return _with_offset("datetime", d)
+
+
+def _enc_time(t: _dt.time) -> dict[str, Any]:
+    if t.tzinfo is not None and t.utcoffset() is None:
+        raise _Unsupported(t, "its tzinfo has no fixed UTC offset")
+    return _with_offset("time", t)
+
+
+_EXACT: dict[type, Callable[[Any], Any]] = {
+    tuple: lambda o: _tag("tuple", _enc_list(o)),
+    set: lambda o: _enc_set("set", o),
+    frozenset: lambda o: _enc_set("frozenset", o),
+    bytes: lambda o: _tag("bytes", _b64(o)),
+    bytearray: lambda o: _tag("bytearray", _b64(o)),
+    _dt.datetime: _enc_datetime,
+    _dt.date: lambda o: _tag("date", o.isoformat()),
+    _dt.time: _enc_time,
+    _dt.timedelta: lambda o: _tag("timedelta", [o.days, o.seconds, o.microseconds]),
+    uuid.UUID: lambda o: _tag("uuid", str(o)),
+    Decimal: lambda o: _tag("decimal", str(o)),
+}
+
+
+def _enc_other(o: Any) -> Any:
+    """Subclasses and model-like objects (the slow path, after exact types)."""
+    if isinstance(o, enum.Enum):
+        return _enc(o.value)
+    if isinstance(o, str):
+        return str.__str__(o)
+    if isinstance(o, int):
+        return int(o)
+    if isinstance(o, float):
+        return float(o)
+    if isinstance(o, _dt.datetime):
+        return _enc_datetime(o)
+    if isinstance(o, _dt.date):
+        return _tag("date", _dt.date.isoformat(o))
+    if isinstance(o, Mapping):
+        return _enc_dict(o)
+    if isinstance(o, list):
+        return _enc_list(o)
+    if isinstance(o, tuple):
+        return _tag("tuple", _enc_list(o))
+    if isinstance(o, frozenset):
+        return _enc_set("frozenset", o)
+    if isinstance(o, set):
+        return _enc_set("set", o)
+    if isinstance(o, memoryview):
+        return _tag("bytes", _b64(o))
+    if isinstance(o, (bytes, bytearray)):
+        return _tag("bytes" if isinstance(o, bytes) else "bytearray", _b64(o))
+    if isinstance(o, (_dt.time, _dt.timedelta, uuid.UUID, Decimal)):
+        return _EXACT[next(t for t in _EXACT if isinstance(o, t))](o)
+    if not isinstance(o, type):
+        dump = getattr(o, "model_dump", None)
+        if callable(dump):
+            dumped = dump()
+            if not isinstance(dumped, Mapping):
+                raise _Unsupported(o, "model_dump() did not return a mapping")
+            return _enc_dict(dumped)
+        if dataclasses.is_dataclass(o):
+            return _enc_dict(
+                {f.name: getattr(o, f.name) for f in dataclasses.fields(o)}
+            )
+    raise _Unsupported(o)
+
+
+# ---------------------------------------------------------------- safe: decode
+
+
+class _BadTag(ValueError):
+    pass
+
+
+def _need(ok: bool, what: str) -> None:
+    if not ok:
+        raise _BadTag(what)
+
+
+def _dec_seq(kind: str, ctor: Callable[[list[Any]], Any]) -> Callable[[Any], Any]:
+    def dec(arg: Any) -> Any:
+        _need(type(arg) is list, f"{kind} argument is not a list")
+        return ctor(arg)
+
+    return dec
+
+
+def _dec_str(kind: str, ctor: Callable[[str], Any]) -> Callable[[Any], Any]:
+    def dec(arg: Any) -> Any:
+        _need(type(arg) is str, f"{kind} argument is not a string")
+        return ctor(arg)
+
+    return dec
+
+
+def _unb64(s: str) -> bytes:
+    return binascii.a2b_base64(s.encode("ascii"), strict_mode=True)
+
+
+def _dec_offset(kind: str, parse: Callable[[str], Any]) -> Callable[[Any], Any]:
+    def dec(arg: Any) -> Any:
+        if type(arg) is str:
+            return parse(arg)
+        _need(
+            type(arg) is list
+            and len(arg) == 2
+            and type(arg[0]) is str
+            and type(arg[1]) is int,
+            f"{kind} argument is neither a string nor [iso, offset]",
+        )
+        value = parse(arg[0])
+        _need(value.tzinfo is None, f"{kind} with two offsets")
+        tz = _dt.timezone(_dt.timedelta(microseconds=arg[1]))
+        return value.replace(tzinfo=tz)
+
+    return dec
+
+
+def _dec_timedelta(arg: Any) -> _dt.timedelta:
+    _need(
+        type(arg) is list and len(arg) == 3 and all(type(x) is int for x in arg),
+        "timedelta argument is not three ints",
+    )
+    return _dt.timedelta(days=arg[0], seconds=arg[1], microseconds=arg[2])
+
+
+def _dec_map(arg: Any) -> dict[Any, Any]:
+    _need(type(arg) is list, "map argument is not a list")
+    out: dict[Any, Any] = {}
+    for pair in arg:
+        _need(type(pair) is list and len(pair) == 2, "map entry is not a pair")
+        out[pair[0]] = pair[1]
+    return out
+
+
+_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "tuple": _dec_seq("tuple", tuple),
+    "set": _dec_seq("set", set),
+    "frozenset": _dec_seq("frozenset", frozenset),
+    "bytes": _dec_str("bytes", _unb64),
+    "bytearray": _dec_str("bytearray", lambda s: bytearray(_unb64(s))),
+    "datetime": _dec_offset("datetime", _dt.datetime.fromisoformat),
+    "date": _dec_str("date", _dt.date.fromisoformat),
+    "time": _dec_offset("time", _dt.time.fromisoformat),
+    "timedelta": _dec_timedelta,
+    "uuid": _dec_str("uuid", uuid.UUID),
+    "decimal": _dec_str("decimal", Decimal),
+    "map": _dec_map,
+}
+
+
+def _hook(d: dict[str, Any]) -> Any:
+    if TAG not in d:
+        return d
+    _need(len(d) == 1, f"{TAG!r} key beside other keys")
+    spec = d[TAG]
+    _need(
+        type(spec) is list and len(spec) == 2 and type(spec[0]) is str,
+        "malformed tag",
+    )
+    dec = _DECODERS.get(spec[0])
+    _need(dec is not None, f"unknown tag {spec[0]!r}")
+    assert dec is not None
+    return dec(spec[1])
+
+
+_ENCODER: Final = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), check_circular=False, allow_nan=True
+)
+_STRICT_ENCODER: Final = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), check_circular=False, allow_nan=False
+)
+_PLAIN_DECODER: Final = json.JSONDecoder()
+_TAGGED_DECODER: Final = json.JSONDecoder(object_hook=_hook)
+
+
+def _to_text(data: bytes | bytearray | memoryview) -> str:
+    try:
+        return bytes(data).decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError as e:
+        raise CorruptPayloadError(
+            f"payload is not UTF-8 JSON: {e.reason} at byte {e.start}", "serializer"
+        ) from None
+
+
+def _json_bytes(encoder: json.JSONEncoder, tree: Any, name: str) -> bytes:
+    try:
+        text = encoder.encode(tree)
+    except ValueError as e:  # NaN with allow_nan=False, ints over the digit limit
+        raise ValidationError(
+            f"cannot serialize value with the {name!r} serializer: {e}",
+            {"serializer": name},
+        ) from None
+    # surrogatepass keeps lone surrogates (valid in a Python str) round-tripping.
+    return text.encode("utf-8", "surrogatepass")
+
+
+class SafeSerializer:
+    """Tagged JSON: JSON types plus the extra types listed in the module doc."""
+
+    name = "safe"
+    id = SERIALIZER_IDS["safe"]
+
+    def dumps(self, value: Any) -> bytes:
+        try:
+            tree = _enc(value)
+        except _Unsupported as e:
+            raise e.to_validation_error(self.name) from None
+        except RecursionError:
+            raise ValidationError(
+                "cannot serialize value: nested too deeply or contains a cycle",
+                {"serializer": self.name},
+            ) from None
+        return _json_bytes(_ENCODER, tree, self.name)
+
+    def loads(self, data: bytes) -> Any:
+        text = _to_text(data)
+        # Tagged objects always contain the mark; without it the hook-free C
+        # decoder is exact (a user string that merely contains the mark only
+        # costs the slower path, never a different value).
+        decoder = _TAGGED_DECODER if _TAG_MARK in text else _PLAIN_DECODER
+        try:
+            return decoder.decode(text)
+        except _BadTag as e:
+            raise CorruptPayloadError(f"bad tagged value: {e}", "serializer") from None
+        except (
+            ValueError,
+            TypeError,
+            OverflowError,
+            InvalidOperation,
+            RecursionError,
+        ) as e:
+            raise CorruptPayloadError(
+                f"payload is not valid {self.name!r} JSON: {e}", "serializer"
+            ) from None
+
+
+def _check_strict(o: Any) -> None:
+    t = type(o)
+    if t is str or t is int or t is float or t is bool or o is None:
+        return
+    if t is dict:
+        for k, v in o.items():
+            if type(k) is not str:
+                raise _at(
+                    _Unsupported(k, "JSON object keys must be str"), f" key {k!r}"
+                )
+            try:
+                _check_strict(v)
+            except _Unsupported as e:
+                raise _at(e, f"[{k!r}]") from None
+        return
+    if t is list:
+        for i, x in enumerate(o):
+            try:
+                _check_strict(x)
+            except _Unsupported as e:
+                raise _at(e, f"[{i}]") from None
+        return
+    if isinstance(o, (str, int, float, dict, list)):
+        if isinstance(o, dict):
+            _check_strict(dict(o))
+        elif isinstance(o, list):
+            _check_strict(list(o))
+        return  # subclasses come back as the base type, equal to the original
+    why = "plain JSON would return a list" if isinstance(o, tuple) else ""
+    raise _Unsupported(o, why or "not a JSON type (the 'safe' serializer stores more)")
+
+
+class JsonSerializer:
+    """Plain strict JSON: exact JSON types only, finite floats, str keys."""
+
+    name = "json"
+    id = SERIALIZER_IDS["json"]
+
+    def dumps(self, value: Any) -> bytes:
+        try:
+            _check_strict(value)
+        except _Unsupported as e:
+            raise e.to_validation_error(self.name) from None
+        except RecursionError:
+            raise ValidationError(
+                "cannot serialize value: nested too deeply or contains a cycle",
+                {"serializer": self.name},
+            ) from None
+        return _json_bytes(_STRICT_ENCODER, value, self.name)
+
+    def loads(self, data: bytes) -> Any:
+        text = _to_text(data)
+        try:
+            return _PLAIN_DECODER.decode(text)
+        except (ValueError, RecursionError) as e:
+            raise CorruptPayloadError(
+                f"payload is not valid JSON: {e}", "serializer"
+            ) from None
+
+
+class PickleSerializer:
+    """pickle, highest protocol. loads() must only see authenticated bytes."""
+
+    name = "pickle"
+    id = SERIALIZER_IDS["pickle"]
+
+    def dumps(self, value: Any) -> bytes:
+        try:
+            return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except RecursionError:
+            raise ValidationError(
+                "cannot pickle value: nested too deeply", {"serializer": self.name}
+            ) from None
+        except Exception as e:  # PicklingError, TypeError, AttributeError, ...
+            tname = f"{type(value).__module__}.{type(value).__qualname__}"
+            raise ValidationError(
+                f"cannot pickle value of type {tname}: {e}",
+                {"type": tname, "serializer": self.name},
+            ) from None
+
+    def loads(self, data: bytes) -> Any:
+        try:
+            return pickle.loads(data)
+        except Exception as e:
+            raise CorruptPayloadError(
+                f"pickle payload failed to load: {e}", "serializer"
+            ) from None
+
+
+_BY_NAME: Final[dict[str, Serializer]] = {
+    s.name: s for s in (SafeSerializer(), JsonSerializer(), PickleSerializer())
+}
+_BY_ID: Final[dict[int, Serializer]] = {s.id: s for s in _BY_NAME.values()}
+
+
+def serializer_by_name(name: str) -> Serializer:
+    """The serializer called `name` ("safe", "json" or "pickle"); KeyError otherwise."""
+    return _BY_NAME[name]
+
+
+def serializer_by_id(sid: int) -> Serializer:
+    """The serializer whose frame id is `sid`; KeyError otherwise."""
+    return _BY_ID[sid]

@@ -1,0 +1,346 @@
+"""ValueCodec: the API the Redis tier calls (encode -> bytes, decode -> value)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import os
+import pickle
+import struct
+import uuid
+import zlib
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aicache import _core
+from aicache import codec as codec_module
+from aicache.codec import THREAD_MIN_BYTES, CorruptPayloadError, ValueCodec
+from aicache.encryption import FernetKeyring
+from aicache.exceptions import ConfigurationError, ValidationError
+from aicache.serialization import SafeSerializer
+
+KEY = Fernet.generate_key()
+
+
+def keyring() -> FernetKeyring:
+    return FernetKeyring(KEY)
+
+
+RESPONSE = {
+    "id": uuid.UUID("0b7e7c1e-3d1b-4c7a-9a39-5a1f2b0c9d11"),
+    "created_at": dt.datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=dt.UTC),
+    "model": "gpt-4o-mini",
+    "response": "Caching makes repeated prompts cheap. " * 30,
+    "usage": {
+        "prompt_tokens": 412,
+        "completion_tokens": 256,
+        "cost": Decimal("0.0031"),
+    },
+    "choices": [{"index": 0, "finish_reason": "stop", "scores": (0.9, 0.1)}],
+    "tags": {"cached", "fast"},
+}
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+@pytest.mark.parametrize("threshold", [0, 1000, 10**9])
+def test_round_trip_of_a_typical_response(keyed: bool, threshold: int) -> None:
+    c = ValueCodec(
+        keyring=keyring() if keyed else None, compression_threshold=threshold
+    )
+    data = c.encode(RESPONSE)
+    assert c.decode(data) == RESPONSE
+    assert data.startswith(b"gAAAAA") if keyed else data.startswith(b"\xff\xac")
+    assert c.stats["encoded"] == 1 and c.stats["decoded"] == 1
+    assert c.stats["compressed"] == (1 if threshold <= 1000 else 0)
+
+
+json_like = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text()
+    | st.datetimes()
+    | st.binary(),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+        | st.lists(inner, max_size=3).map(tuple)
+    ),
+    max_leaves=20,
+)
+
+
+@given(json_like, st.integers(0, 300))
+@settings(max_examples=150, deadline=None)
+def test_round_trips_with_any_threshold(value: Any, threshold: int) -> None:
+    c = ValueCodec(compression_threshold=threshold)
+    assert c.decode(c.encode(value)) == value
+
+
+def test_compression_threshold_applies_to_the_serialized_size() -> None:
+    value = "x" * 200
+    size = len(SafeSerializer().dumps(value))
+    at = ValueCodec(compression_threshold=size)
+    below = ValueCodec(compression_threshold=size + 1)
+    assert at.encode(value)[4] == 1 and at.stats["compressed"] == 1
+    assert below.encode(value)[4] == 0 and below.stats["compressed"] == 0
+
+
+def test_serializer_choice_is_recorded_and_any_codec_reads_it() -> None:
+    plain = ValueCodec(serializer="json")
+    frame = plain.encode({"a": [1, 2]})
+    assert frame[3] == 2
+    assert ValueCodec().decode(frame) == {"a": [1, 2]}
+    with pytest.raises(ValidationError):
+        plain.encode({"a": (1, 2)})  # would come back as a list
+
+
+def test_pickle_needs_a_keyring() -> None:
+    with pytest.raises(ConfigurationError, match="keyring"):
+        ValueCodec(serializer="pickle")
+    c = ValueCodec(serializer="pickle", keyring=keyring())
+    value = {"obj": 1j, "when": dt.date(2024, 1, 1)}
+    token = c.encode(value)
+    assert c.decode(token) == value
+    # a safe codec with the same key reads the authenticated pickle frame too
+    assert ValueCodec(keyring=keyring()).decode(token) == value
+
+
+def _pickle_frame(obj: object) -> bytes:
+    body = pickle.dumps(obj)
+    head = struct.pack(">2sBBBI", b"\xff\xac", 1, 3, 0, len(body))
+    return head + struct.pack(">I", zlib.crc32(body, zlib.crc32(head))) + body
+
+
+calls: list[str] = []
+
+
+def _record(arg: str) -> str:
+    calls.append(arg)
+    return arg
+
+
+class Evil:
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (_record, ("pwned",))
+
+
+def test_unauthenticated_pickle_frame_is_refused_and_not_run() -> None:
+    calls.clear()
+    with pytest.raises(CorruptPayloadError) as ei:
+        ValueCodec().decode(_pickle_frame(Evil()))
+    assert ei.value.reason == "unauthenticated" and calls == []
+    with pytest.raises(CorruptPayloadError) as ei:
+        ValueCodec(keyring=keyring()).decode(_pickle_frame(Evil()))
+    assert ei.value.reason == "token" and calls == []
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"compression_threshold": -1},
+        {"compression_threshold": "1000"},
+        {"compression_threshold": True},
+        {"compression_level": 0},
+        {"compression_level": 10},
+        {"max_decoded_bytes": 0},
+        {"max_decoded_bytes": 2**32},
+        {"serializer": "yaml"},
+        {"keyring": "not-a-keyring"},
+        {"keyring": Fernet(KEY)},
+    ],
+)
+def test_configuration_errors(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        ValueCodec(**kwargs)
+
+
+def test_properties_and_repr() -> None:
+    c = ValueCodec(
+        compression_threshold=10,
+        compression_level=9,
+        keyring=keyring(),
+        serializer="json",
+        max_decoded_bytes=1234,
+        accept_legacy=False,
+    )
+    assert (c.compression_threshold, c.compression_level, c.max_decoded_bytes) == (
+        10,
+        9,
+        1234,
+    )
+    assert c.serializer == "json" and c.encrypted and not c.accept_legacy
+    assert "json" in repr(c) and KEY.decode() not in repr(c)
+
+
+def test_unserializable_values() -> None:
+    c = ValueCodec()
+    with pytest.raises(ValidationError, match="object"):
+        c.encode({"x": object()})
+    small = ValueCodec(max_decoded_bytes=100)
+    with pytest.raises(ValidationError, match="max_decoded_bytes"):
+        small.encode("y" * 200)
+    assert small.stats["encoded"] == 0
+
+
+# ------------------------------------------------------------- bad input
+
+
+def _corrupt(c: ValueCodec, data: bytes) -> CorruptPayloadError:
+    with pytest.raises(CorruptPayloadError) as ei:
+        c.decode(data)
+    assert isinstance(ei.value, ValueError) and str(ei.value)
+    return ei.value
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_truncated_and_padded(keyed: bool) -> None:
+    c = ValueCodec(keyring=keyring() if keyed else None, compression_threshold=50)
+    for value in [{"a": 1}, "z" * 500]:
+        data = c.encode(value)
+        for bad in [
+            data[:-1],
+            data[: len(data) // 2],
+            data[:5],
+            data + b"\x00",
+            data + data,
+        ]:
+            _corrupt(c, bad)
+    assert c.stats["corrupt"] == 10
+
+
+def test_wrong_version_and_serializer() -> None:
+    c = ValueCodec()
+    frame = bytearray(c.encode([1]))
+    for at, value, reason in [(2, 2, "version"), (3, 9, "serializer"), (4, 4, "flags")]:
+        bad = bytearray(frame)
+        bad[at] = value
+        body = bytes(bad[13:])
+        bad[9:13] = struct.pack(">I", zlib.crc32(body, zlib.crc32(bytes(bad[:9]))))
+        assert _corrupt(c, bytes(bad)).reason == reason
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_every_bit_flip_is_an_error_or_the_same_value(keyed: bool) -> None:
+    c = ValueCodec(keyring=keyring() if keyed else None)
+    value = {"answer": 42, "when": dt.date(2024, 1, 1)}
+    data = c.encode(value)
+    for i in range(len(data) * 8):
+        bad = bytearray(data)
+        bad[i // 8] ^= 1 << (i % 8)
+        try:
+            got = c.decode(bytes(bad))
+        except CorruptPayloadError:
+            continue
+        assert got == value, f"bit {i} gave {got!r}"
+
+
+def test_oversized_payloads() -> None:
+    big = ValueCodec(compression_threshold=0, max_decoded_bytes=1 << 22)
+    frame = big.encode("a" * (1 << 21))
+    assert len(frame) < 10_000  # compresses well: an inflate bomb for a small cap
+    small = ValueCodec(max_decoded_bytes=1 << 16)
+    assert _corrupt(small, frame).reason == "too_big"
+    keyed_big = ValueCodec(keyring=keyring(), max_decoded_bytes=1 << 22)
+    token = keyed_big.encode(os.urandom(1 << 17))
+    assert (
+        _corrupt(ValueCodec(keyring=keyring(), max_decoded_bytes=1 << 16), token).reason
+        == "too_big"
+    )
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_foreign_payloads(keyed: bool) -> None:
+    c = ValueCodec(keyring=keyring() if keyed else None)
+    foreign = [
+        b"",
+        os.urandom(1),
+        os.urandom(100),
+        pickle.dumps({"from": "another library"}),
+        pickle.dumps(dt.datetime(2024, 1, 1), protocol=2),
+        b"\x82\xa1a\x01",  # msgpack
+        zlib.compress(b'{"a":1}'),
+        b"\xff\xac",
+        Fernet(Fernet.generate_key()).encrypt(b'{"a": 1}'),
+    ]
+    for data in foreign:
+        _corrupt(c, data)
+    assert c.stats["corrupt"] == len(foreign)
+
+
+def test_decode_accepts_buffers_but_not_str() -> None:
+    c = ValueCodec()
+    frame = c.encode([1, 2])
+    assert c.decode(bytearray(frame)) == [1, 2]
+    assert c.decode(memoryview(frame)) == [1, 2]  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        c.decode("text")  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------- async
+
+
+def test_async_matches_sync_and_uses_threads_for_large_payloads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    used: list[int] = []
+    real = asyncio.to_thread
+
+    async def spy(func: Any, /, *args: Any) -> Any:
+        used.append(len(args[-1]))
+        return await real(func, *args)
+
+    monkeypatch.setattr(codec_module.asyncio, "to_thread", spy)
+    c = ValueCodec(keyring=keyring())
+    small = {"a": 1}
+    large = {"text": base64.b64encode(os.urandom(THREAD_MIN_BYTES)).decode()}
+
+    async def main() -> None:
+        for value in (small, large):
+            data = await c.encode_async(value)
+            assert c.decode(data) == value
+            assert await c.decode_async(data) == value
+        with pytest.raises(CorruptPayloadError):
+            await c.decode_async(b"x" * (THREAD_MIN_BYTES + 1))
+        with pytest.raises(CorruptPayloadError):
+            await c.decode_async(b"junk")
+
+    asyncio.run(main())
+    assert len(used) == 3 and all(n >= THREAD_MIN_BYTES for n in used)
+    assert (
+        c.stats["encoded"] == 2 and c.stats["decoded"] == 4 and c.stats["corrupt"] == 2
+    )
+
+
+def test_event_loop_keeps_running_during_a_large_decode() -> None:
+    c = ValueCodec(
+        keyring=keyring(), compression_threshold=0, max_decoded_bytes=1 << 26
+    )
+    token = c.encode(os.urandom(1 << 10) * (1 << 14))  # 16 MiB of bytes
+    assert _core.CODEC_GIL_MINSIZE == THREAD_MIN_BYTES
+
+    async def main() -> int:
+        ticks = 0
+        stop = False
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not stop:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        before = ticks
+        await c.decode_async(token)
+        stop = True
+        await task
+        return ticks - before
+
+    assert asyncio.run(main()) > 1
