@@ -7,10 +7,11 @@
 #   make fuzz            each tests/fuzz/fuzz_*.c for FUZZ_SECONDS (default 15) with libFuzzer
 #   make format-check    clang-format --dry-run -Werror on csrc/ tests/c tests/fuzz
 
+SHELL := /bin/bash
 CC ?= cc
-PKGS := hiredis openssl zlib
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null || echo -I/usr/include/hiredis)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lhiredis -lssl -lcrypto -lz)
+PKGS := libcrypto zlib
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null || echo)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcrypto -lz)
 WARN := -std=c11 -Wall -Wextra -Werror -Wstrict-prototypes -Wwrite-strings -Wno-missing-field-initializers
 CFLAGS_BASE := $(WARN) -g -Icsrc $(PKG_CFLAGS) -D_GNU_SOURCE
 

@@ -18,7 +18,7 @@ from setuptools import Extension, setup
 def pkg_config(*args: str) -> list[str]:
     try:
         out = subprocess.run(
-            ["pkg-config", *args, "hiredis", "openssl", "zlib"],
+            ["pkg-config", *args, "libcrypto", "zlib"],
             check=True,
             capture_output=True,
             text=True,
@@ -32,8 +32,8 @@ SANITIZE = bool(os.environ.get("AICACHE_SANITIZE"))
 COVERAGE = bool(os.environ.get("AICACHE_COVERAGE"))
 DEBUG = bool(os.environ.get("AICACHE_DEBUG")) or SANITIZE or COVERAGE
 
-cflags = pkg_config("--cflags") or ["-I/usr/include/hiredis"]
-libs = pkg_config("--libs") or ["-lhiredis", "-lcrypto", "-lz"]
+cflags = pkg_config("--cflags")
+libs = pkg_config("--libs") or ["-lcrypto", "-lz"]
 
 extra_compile_args = [
     "-std=c11",
