@@ -2,8 +2,10 @@
 
 ``python -m benchmarks memory [--quick]``.  Measured in one run, one process:
 
-* awaited ``get`` (hit), ``get`` (miss) and ``set`` (overwrite of a present key) at
-  1k and 100k entries, keys looked up in random order, every entry with a TTL;
+* awaited ``get`` (hit, uniform over all entries and over a hot set of 100),
+  ``get`` (miss) and ``set`` (overwrite of a present key) at 1k and 100k entries,
+  every entry with a TTL; implementations take turns pass by pass and each keeps
+  its best pass (the machine is shared);
 * peers: cachetools ``LRUCache`` and ``TTLCache`` (wrapped in ``async def``),
   aiocache ``SimpleMemoryCache``, cashews through ``Cache().setup("mem://")`` (how
   applications use it) and its raw ``Memory`` backend, and a pure-Python model of
@@ -35,7 +37,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from benchmarks._util import ROOT, Row, bar_plot, ratio_table, save
+from benchmarks._util import ROOT, Row, bar_plot, median, ratio_table, save
 
 BASE = "aicache"
 TTL = 3600
@@ -175,51 +177,76 @@ async def _time_loop(op: Callable[[str], Awaitable[Any]], keys: list[str]) -> fl
     """ns per awaited op over keys (one pass, after a short warm-up)."""
     for k in keys[:16]:
         await op(k)
-    gc.collect()
     t0 = time.perf_counter_ns()
     for k in keys:
         await op(k)
     return (time.perf_counter_ns() - t0) / len(keys)
 
 
-def _budget(impl: str, n: int, quick: bool) -> tuple[int, int]:
-    """(operations per pass, passes); the original's operations are O(n)."""
-    ops, repeat = (2_000, 2) if quick else (20_000, 5)
+ROUNDS = 15  # full run; --quick uses 3
+
+
+def _ops_per_pass(impl: str, n: int) -> int:
+    """The original's operations are O(n): it gets tiny passes at 100k."""
     if impl == "original (model)":
-        ops = max(20, min(ops, 3_000_000 // n))  # ~n/2..n work per op
-        repeat = 1 if n > 10_000 else min(repeat, 3)
-    elif impl == "aiocache":
-        ops = ops // 4
-    return ops, repeat
+        return max(10, min(1_000, 1_000_000 // n))
+    return 1_000
 
 
-async def _bench_impl(impl: str, keys: list[str], quick: bool) -> list[Row]:
-    """get hit (uniform over all entries), get hit (hot set of 1,000 entries),
-    get miss and set (overwrite, uniform).  Lookups reuse the key objects the cache
-    was filled with (their str hashes are cached, as for keys an app keeps)."""
+async def _bench_size(keys: list[str], quick: bool) -> list[Row]:
+    """All implementations filled with the same keys, then ROUNDS rounds in which
+    every (implementation, case) runs one pass of fresh keys in turn; each keeps
+    its best pass, so load from other processes hits every side alike.
+
+    Cases: get hit (uniform over all entries), get hit (a hot set of 100 entries,
+    each hit ~10 times per pass), get miss (1,000 absent keys), set (overwrite,
+    uniform).  Lookups reuse the key objects the cache was filled with (their str
+    hashes are cached, as for keys an app keeps)."""
     n = len(keys)
+    rounds = 3 if quick else ROUNDS
     value = {"text": "a cached model response", "tokens": 42}
-    get, set_ = await IMPLS[impl](keys, value)
-    ops, repeat = _budget(impl, n, quick)
     rng = random.Random(n)
-    uniform = [keys[rng.randrange(n)] for _ in range(ops)]
-    hot_set = rng.sample(keys, min(n, 1000))
-    hot = [hot_set[i % len(hot_set)] for i in range(ops)]
+    hot_set = rng.sample(keys, 100)
     absent = [f"absent:{i}" for i in range(1000)]
-    miss = [absent[i % len(absent)] for i in range(ops)]
-    put: Callable[[str], Awaitable[Any]] = functools.partial(_call_set, set_, value)
-    cases: list[tuple[str, Callable[[str], Awaitable[Any]], list[str]]] = [
-        ("get hit", get, uniform),
-        ("get hit (hot 1k)", get, hot),
-        ("get miss", get, miss),
-        ("set", put, uniform),
-    ]
-    rows = []
+    plans: dict[str, list[tuple[str, Callable[[str], Awaitable[Any]], list[str]]]] = {}
+    for impl, make in IMPLS.items():
+        get, set_ = await make(keys, value)
+        total = _ops_per_pass(impl, n) * rounds
+        uniform = [keys[rng.randrange(n)] for _ in range(total)]
+        put: Callable[[str], Awaitable[Any]] = functools.partial(_call_set, set_, value)
+        plans[impl] = [
+            ("get hit", get, uniform),
+            (
+                "get hit (hot 100)",
+                get,
+                [hot_set[i % len(hot_set)] for i in range(total)],
+            ),
+            ("get miss", get, [absent[i % len(absent)] for i in range(total)]),
+            ("set", put, uniform),
+        ]
+    times: dict[tuple[str, str], list[float]] = {}
+    for r in range(rounds):
+        gc.collect()
+        for impl, cases in plans.items():
+            ops = _ops_per_pass(impl, n)
+            for case, op, ks in cases:
+                t = await _time_loop(op, ks[r * ops : (r + 1) * ops])
+                times.setdefault((impl, case), []).append(t)
     label = f"{n // 1000}k"
-    for case, op, ks in cases:
-        best = min([await _time_loop(op, ks) for _ in range(repeat)])
-        rows.append(Row(f"{case} @{label}", impl, best, "ns/op", extra={"ops": ops}))
-    return rows
+    return [
+        Row(
+            f"{case} @{label}",
+            impl,
+            min(ts),
+            "ns/op",
+            extra={
+                "ops_per_pass": _ops_per_pass(impl, n),
+                "passes": rounds,
+                "median": median(ts),
+            },
+        )
+        for (impl, case), ts in times.items()
+    ]
 
 
 def _call_set(set_: Set, value: Any, key: str) -> Awaitable[Any]:
@@ -227,25 +254,39 @@ def _call_set(set_: Set, value: Any, key: str) -> Awaitable[Any]:
 
 
 async def _floors(quick: bool) -> list[Row]:
+    """What an awaited InMemoryCache.get is made of (best of many short passes)."""
     from aicache import _core
 
-    n = 2_000 if quick else 200_000
     tier = _core.MemoryTier(1000)
     tier.set("k", 1, TTL, time.time())
+    get = tier.get
 
     async def empty(key: str) -> None:
         return None
 
-    keys = ["k"] * n
-    rows = [Row("floor", "empty awaited coroutine", await _time_loop(empty, keys))]
-    for label, fn in [
-        ("time.time()", time.time),
-        ("MemoryTier.get (no await)", lambda: tier.get("k", 1.0)),
-    ]:
+    def call_loop(fn: Callable[[], Any], n: int) -> float:
         t0 = time.perf_counter_ns()
         for _ in range(n):
             fn()
-        rows.append(Row("floor", label, (time.perf_counter_ns() - t0) / n))
+        return (time.perf_counter_ns() - t0) / n
+
+    keys = ["k"] * 1_000
+    passes = 5 if quick else 50
+    rows = [
+        Row(
+            "floor",
+            "empty awaited coroutine",
+            min([await _time_loop(empty, keys) for _ in range(passes)]),
+        )
+    ]
+    for label, fn in [
+        ("time.time()", time.time),
+        ("MemoryTier.get (no await)", lambda: get("k", 1.0)),
+        ("empty lambda call", lambda: None),
+    ]:
+        rows.append(
+            Row("floor", label, min(call_loop(fn, 1_000) for _ in range(passes)))
+        )
     return rows
 
 
@@ -400,7 +441,7 @@ def _targets(rows: list[Row]) -> dict[str, Any]:
     for impl in (BASE, "dict (no LRU, no TTL)", "cachetools LRUCache"):
         notes[f"{impl} 100k / 1k"] = {
             case: round(val(f"{case} @100k", impl) / val(f"{case} @1k", impl), 2)
-            for case in ("get hit", "get hit (hot 1k)", "get miss", "set")
+            for case in ("get hit", "get hit (hot 100)", "get miss", "set")
         }
     mem = [r for r in rows if r.impl == BASE and r.unit == "bytes/entry"]
     notes["aicache overhead bytes/entry"] = {r.case: round(r.value, 1) for r in mem}
@@ -412,11 +453,11 @@ def main(quick: bool = False) -> None:
     print("memory tier: awaited operations", flush=True)
     for n in SIZES:
         keys = [_key(i) for i in range(n)]
-        for impl in IMPLS:
-            impl_rows = asyncio.run(_bench_impl(impl, keys, quick))
-            for r in impl_rows:
-                print(f"  {r.case:16s} {impl:22s} {r.value:12,.1f} ns/op", flush=True)
-            rows += impl_rows
+        size_rows = asyncio.run(_bench_size(keys, quick))
+        size_rows.sort(key=lambda r: (r.case, list(IMPLS).index(r.impl)))
+        for r in size_rows:
+            print(f"  {r.case:24s} {r.impl:22s} {r.value:14,.1f} ns/op", flush=True)
+        rows += size_rows
     floors = asyncio.run(_floors(quick))
     rows += floors
     print("memory per entry (fresh process each)", flush=True)
@@ -442,5 +483,101 @@ def main(quick: bool = False) -> None:
     print(f"results: {path}")
 
 
+# ---------------------------------------------------------------------------------
+# Deterministic profile: instructions and simulated cache misses per operation
+# ---------------------------------------------------------------------------------
+
+CACHEGRIND_CHILD = r"""
+import asyncio, random, sys
+sys.path.insert(0, {root!r})
+from aicache.memory import InMemoryCache
+n, m, case, impl, total = {n}, {m}, {case!r}, {impl!r}, 20_000
+keys = [{fmt!r}.format(i) for i in range(n)]
+rng = random.Random(1)
+if case == "get miss":
+    absent = [f"absent:{{i}}" for i in range(1000)]
+    look = [absent[i % 1000] for i in range(total)]
+elif case == "get hit (hot 100)":
+    hot = rng.sample(keys, 100)
+    look = [hot[i % 100] for i in range(total)]
+else:
+    look = [keys[rng.randrange(n)] for _ in range(total)]
+
+async def main():
+    if impl == "aicache":
+        c = InMemoryCache(default_ttl=3600, max_size=n)
+        get, put = c.get, c.set
+    else:
+        d = {{}}
+        async def get(k):
+            return d.get(k)
+        async def put(k, v):
+            d[k] = v
+    for k in keys:
+        await put(k, 1)
+    op = put if case == "set" else get
+    if case == "set":
+        for k in look[:m]:
+            await op(k, 1)
+    else:
+        for k in look[:m]:
+            await op(k)
+
+asyncio.run(main())
+"""
+
+
+def cachegrind_profile() -> None:
+    """Per awaited operation, from the difference of two valgrind runs (20,000
+    operations vs none): instructions (deterministic, machine-load independent),
+    and first-level / last-level data-cache misses as cachegrind simulates them."""
+    import re
+    import tempfile
+
+    def counts(n: int, m: int, case: str, impl: str) -> tuple[int, int, int]:
+        code = CACHEGRIND_CHILD.format(
+            root=str(ROOT), n=n, m=m, case=case, impl=impl, fmt=KEY_FMT
+        )
+        with tempfile.NamedTemporaryFile(suffix=".out") as out:
+            err = subprocess.run(
+                [
+                    "valgrind",
+                    "--tool=cachegrind",
+                    "--cache-sim=yes",
+                    f"--cachegrind-out-file={out.name}",
+                    sys.executable,
+                    "-c",
+                    code,
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "PYTHONHASHSEED": "0"},
+            ).stderr
+
+        def grab(label: str) -> int:
+            found = re.search(label + r"\s*:\s*([\d,]+)", err)
+            assert found, err[-2000:]
+            return int(found.group(1).replace(",", ""))
+
+        return grab("I\\s+refs"), grab("D1  misses"), grab("LL misses")
+
+    print("per awaited operation: instructions, D1 misses, LL misses (cachegrind)")
+    for impl in ("aicache", "dict"):
+        for case in ("get hit", "get hit (hot 100)", "get miss", "set"):
+            for n in SIZES:
+                base = counts(n, 0, case, impl)
+                full = counts(n, 20_000, case, impl)
+                per = [(f - b) / 20_000 for f, b in zip(full, base)]
+                print(
+                    f"  {impl:8s} {case:18s} n={n:>7,}  instr {per[0]:7.0f}  "
+                    f"D1 {per[1]:6.2f}  LL {per[2]:5.2f}",
+                    flush=True,
+                )
+
+
 if __name__ == "__main__":
-    main(quick="--quick" in sys.argv)
+    if "--cachegrind" in sys.argv:
+        cachegrind_profile()
+    else:
+        main(quick="--quick" in sys.argv)

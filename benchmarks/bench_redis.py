@@ -42,6 +42,7 @@ CONCURRENCY = (1, 16, 64, 256)
 KEYSPACE = 512
 DOC = ROOT / "docs" / "benchmarks-redis.md"
 BASELINE = "redis-py"
+REPEAT = 3  # full runs keep the best of three per case
 
 Op = Callable[[str, Any], Awaitable[Any]]
 
@@ -496,10 +497,25 @@ async def make_clients(server: Server) -> list[Client]:
 
 
 async def run(server: Server, quick: bool) -> tuple[list[Row], dict[str, Any]]:
-    n_seq = 600 if quick else 4000
-    n_total = 3000 if quick else 20000
-    rows: list[Row] = []
+    """Every case `repeat` times in interleaved rounds (all clients, then again),
+    keeping each case's best: a burst of load from elsewhere on the machine then
+    hits one round of every client rather than all runs of one client."""
+    n_seq = 600 if quick else 3000
+    n_total = 3000 if quick else 10000
+    repeat = 1 if quick else REPEAT
+    best: dict[tuple[str, str], Row] = {}
     notes: dict[str, Any] = {"clients": {}}
+
+    def keep(row: Row) -> None:
+        old = best.get((row.case, row.impl))
+        better = (
+            old is None
+            or (row.higher_is_better and row.value > old.value)
+            or (not row.higher_is_better and row.value < old.value)
+        )
+        if better:
+            best[(row.case, row.impl)] = row
+
     clients = await make_clients(server)
     for c in clients:
         notes["clients"][c.name] = c.note
@@ -509,46 +525,47 @@ async def run(server: Server, quick: bool) -> tuple[list[Row], dict[str, Any]]:
             label = _size_label(size)
             for c in clients:
                 await populate(c, value)
-            for c in clients:
                 for op in ("get", "set"):
                     await sequential(c, op, value, max(50, n_seq // 10))  # warm-up
-                    p50, p99 = await sequential(c, op, value, n_seq)
-                    rows.append(Row(f"{op} {label} seq p50", c.name, p50, "µs"))
-                    rows.append(Row(f"{op} {label} seq p99", c.name, p99, "µs"))
-                    print(
-                        f"  {c.name:15} {op} {label:6} seq p50 {p50:8.1f} µs p99 {p99:8.1f} µs"
-                    )
-            for tasks in CONCURRENCY:
-                total = n_total if size < 100 * 1024 else max(tasks, n_total // 4)
+            for round_ in range(repeat):
                 for c in clients:
                     for op in ("get", "set"):
-                        try:
-                            ops = await throughput(c, op, value, tasks, total)
-                        except Exception as exc:  # a peer failing is a result too
-                            notes.setdefault("errors", []).append(
-                                f"{c.name} {op} {label} c={tasks}: {exc!r}"
+                        p50, p99 = await sequential(c, op, value, n_seq)
+                        keep(Row(f"{op} {label} seq p50", c.name, p50, "µs"))
+                        keep(Row(f"{op} {label} seq p99", c.name, p99, "µs"))
+                        print(
+                            f"  [{round_}] {c.name:17} {op} {label:5} seq "
+                            f"p50 {p50:8.1f} µs p99 {p99:8.1f} µs"
+                        )
+                for tasks in CONCURRENCY:
+                    total = n_total if size < 100 * 1024 else max(tasks, n_total // 4)
+                    for c in clients:
+                        for op in ("get", "set"):
+                            try:
+                                ops = await throughput(c, op, value, tasks, total)
+                            except Exception as exc:  # a peer failing is a result too
+                                notes.setdefault("errors", []).append(
+                                    f"{c.name} {op} {label} c={tasks}: {exc!r}"
+                                )
+                                continue
+                            keep(
+                                Row(
+                                    f"{op} {label} c={tasks}",
+                                    c.name,
+                                    ops,
+                                    "ops/s",
+                                    higher_is_better=True,
+                                )
                             )
                             print(
-                                f"  {c.name:15} {op} {label:6} c={tasks:<3} error {exc!r}"
+                                f"  [{round_}] {c.name:17} {op} {label:5} "
+                                f"c={tasks:<3} {ops:10,.0f} ops/s"
                             )
-                            continue
-                        rows.append(
-                            Row(
-                                f"{op} {label} c={tasks}",
-                                c.name,
-                                ops,
-                                "ops/s",
-                                higher_is_better=True,
-                            )
-                        )
-                        print(
-                            f"  {c.name:15} {op} {label:6} c={tasks:<3} {ops:10,.0f} ops/s"
-                        )
     finally:
         for c in clients:
             with contextlib.suppress(Exception):
                 await c.close()
-    return rows, notes
+    return list(best.values()), notes
 
 
 def _size_label(size: int) -> str:
@@ -560,7 +577,13 @@ def floor_rows(server: Server, quick: bool) -> tuple[list[Row], dict[str, Any]]:
     raw: dict[str, Any] = {}
     n = 5000 if quick else 20000
     for size in SIZES:
-        res = redis_benchmark(server.port, size, n)
+        runs = [
+            redis_benchmark(server.port, size, n) for _ in range(1 if quick else REPEAT)
+        ]
+        res = {
+            test: min((r[test] for r in runs if test in r), key=lambda x: x["p50_ms"])
+            for test in runs[0]
+        }
         raw[_size_label(size)] = res
         for test, rec in res.items():
             op = test.lower()
@@ -627,12 +650,13 @@ def write_doc(rows: list[Row], notes: dict[str, Any]) -> None:
         "|---|---|---|---|",
         *targets(rows),
         "",
-        "### Sequential latency (µs, lower is better; ratios: impl / redis-py)",
+        "### Sequential latency (µs, lower is better; ratios: impl / redis-py, so below"
+        " 1 means the client beats redis-py)",
         "",
         ratio_table(seq, BASELINE),
         "",
-        "### Throughput (ops/s, higher is better; ratios: redis-py / impl, i.e. >1 means"
-        " redis-py is slower)",
+        "### Throughput (ops/s, higher is better; ratios: redis-py / impl, so below 1"
+        " means the client beats redis-py)",
         "",
         ratio_table(thr, BASELINE),
         "",

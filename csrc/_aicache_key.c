@@ -7,9 +7,10 @@
  * "question" lookup, time.time() and the monitor hook); aic_key_write() does every
  * byte (sanitize, word count, hashes, hex, assembly).
  *
- * Inputs the C path does not cover (text not an exact str or not encodable, options
- * neither None nor an exact dict, a hash_algorithm other than hashlib.sha256/md5 for
- * a long text) go to the Python methods _generate_cache_key_generic /
+ * Inputs the C path does not cover (text not an exact str, a long text with lone
+ * surrogates, options neither None nor an exact dict, a hash_algorithm other than
+ * hashlib.sha256/md5 for a long text) go to the Python methods
+ * _generate_cache_key_generic /
  * _hash_text_efficiently_generic of the subclass (aicache.key_generator), which is
  * the original algorithm verbatim: same keys, same exceptions. */
 #include "_aicache.h"
@@ -57,7 +58,8 @@ static const char *const key_name_text[KN_KWNAMES] = {
 
 #define KNAME(st, i) PyTuple_GET_ITEM((st)->o.key_names, (i))
 
-/* Non-ASCII keys up to this size are assembled on the stack, then decoded. */
+/* UTF-8 keys (a hashed text with a non-ASCII operation) up to this size are
+ * assembled on the stack, then decoded. */
 #define KEY_STACK_BUF 1024
 
 typedef struct {
@@ -90,12 +92,15 @@ text_is_long(PyObject *threshold, Py_ssize_t nchars, int *exact)
         }
         return (long long) nchars > t;
     }
-    /* `len(text) <= self.text_hash_threshold` with whatever the attribute holds */
+    /* `len(text) <= self.text_hash_threshold` with whatever the attribute holds; the
+     * comparison may run code that rebinds the attribute, hence the reference */
     PyObject *n = PyLong_FromSsize_t(nchars);
     if (n == NULL) {
         return -1;
     }
+    Py_INCREF(threshold);
     int le = PyObject_RichCompareBool(n, threshold, Py_LE);
+    Py_DECREF(threshold);
     Py_DECREF(n);
     return le < 0 ? -1 : !le;
 }
@@ -111,7 +116,9 @@ text_tier_large(PyObject *threshold, Py_ssize_t nchars, int exact, int hashed)
     if (n == NULL) {
         return -1;
     }
+    Py_INCREF(threshold);
     int gt = PyObject_RichCompareBool(n, threshold, Py_GT);
+    Py_DECREF(threshold);
     Py_DECREF(n);
     return gt;
 }
@@ -487,9 +494,16 @@ record_timing(kg_object *self, PyObject *t0, PyObject *operation, Py_ssize_t nch
                        has_question ? Py_True : Py_False) < 0) {
         goto done;
     }
-    PyObject *args[5] = {self->monitor, duration, length, operation, extra};
+    PyObject *monitor = self->monitor; /* as the attribute is now (may be rebound) */
+    if (monitor == NULL || monitor == Py_None) {
+        res = Py_NewRef(Py_None);
+        goto done;
+    }
+    Py_INCREF(monitor);
+    PyObject *args[5] = {monitor, duration, length, operation, extra};
     res =
         PyObject_VectorcallMethod(KNAME(st, KN_RECORD), args, 1, KNAME(st, KN_KWNAMES));
+    Py_DECREF(monitor);
 done:
     Py_XDECREF(t1);
     Py_XDECREF(duration);
@@ -659,8 +673,10 @@ kg_generate(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
     }
     Py_ssize_t nchars = PyUnicode_GET_LENGTH(text), tlen = 0;
     int exact_threshold;
-    int hashed = text_is_long(self->threshold, nchars, &exact_threshold);
+    PyObject *threshold = Py_NewRef(self->threshold);
+    int hashed = text_is_long(threshold, nchars, &exact_threshold);
     if (hashed < 0) {
+        Py_DECREF(threshold);
         return NULL;
     }
     aic_key_alg alg = AIC_KEY_SHA256;
@@ -668,12 +684,14 @@ kg_generate(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
     if (hashed) { /* the text's UTF-8 is hashed: kept cached on the str */
         if (self->alg != st->o.key_sha256) {
             if (self->alg != st->o.key_md5) {
+                Py_DECREF(threshold);
                 return call_generic(self, KN_GENERIC_KEY, a, 3);
             }
             alg = AIC_KEY_MD5;
         }
         int ok = utf8_or_surrogates(text, &tbuf, &tlen);
         if (ok <= 0) { /* lone surrogates: UnicodeEncodeError from the Python path */
+            Py_DECREF(threshold);
             return ok < 0 ? NULL : call_generic(self, KN_GENERIC_KEY, a, 3);
         }
     } else if (PyUnicode_IS_COMPACT_ASCII(text)) {
@@ -684,6 +702,7 @@ kg_generate(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
     /* 2. timing starts, as the original's, before the key is built */
     int timing = self->monitor == Py_None ? 0 : PyObject_IsTrue(self->monitor);
     if (timing < 0 || (timing && (t0 = now(st)) == NULL)) {
+        Py_DECREF(threshold);
         return NULL;
     }
 
@@ -702,6 +721,7 @@ kg_generate(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
         if (ok == 0) { /* lone surrogates in op: the Python path keeps them */
             Py_CLEAR(op_s);
             Py_CLEAR(t0);
+            Py_DECREF(threshold);
             return call_generic(self, KN_GENERIC_KEY, a, 3);
         }
         wide = 0;
@@ -779,7 +799,9 @@ kg_generate(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
 
     /* 6. the monitor hook */
     if (timing) {
-        int large = text_tier_large(self->threshold, nchars, exact_threshold, hashed);
+        /* the threshold read at the start: the attribute may have been rebound or
+         * deleted by code the call ran */
+        int large = text_tier_large(threshold, nchars, exact_threshold, hashed);
         if (large < 0 || record_timing(self, t0, operation, nchars, large, has_options,
                                        has_question) < 0) {
             Py_CLEAR(key);
@@ -793,6 +815,7 @@ error:
     Py_XDECREF(question);
     Py_XDECREF(op_s);
     Py_XDECREF(t0);
+    Py_DECREF(threshold);
     if (opts_used) {
         aic_key_opts_free(&opts);
     }

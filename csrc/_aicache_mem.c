@@ -118,18 +118,23 @@ check_nargs(const char *name, Py_ssize_t nargs, Py_ssize_t lo, Py_ssize_t hi)
 static int
 value_size(aicpy_memtier *self, PyObject *value, size_t *size)
 {
+#if PY_VERSION_HEX < 0x030D0000
+    /* What sys.getsizeof itself calls (cpython/sysmodule.h up to 3.12), minus
+     * its argument parsing: about half the cost of a set. */
+    (void) self;
+    *size = _PySys_GetSizeOf(value);
+#else
     PyObject *r = PyObject_CallOneArg(self->getsizeof, value);
-    if (r == NULL) {
-        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
-            return -1;
-        }
-        PyErr_Clear();
-        *size = 0;
-        return 0;
+    *size = (size_t) -1;
+    if (r != NULL) {
+        *size = PyLong_AsSize_t(r);
+        Py_DECREF(r);
     }
-    *size = PyLong_AsSize_t(r);
-    Py_DECREF(r);
+#endif
     if (*size == (size_t) -1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+            return -1; /* KeyboardInterrupt and friends propagate */
+        }
         PyErr_Clear();
         *size = 0;
     }
@@ -168,9 +173,10 @@ memtier_get(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     return Py_NewRef(nargs > 2 ? args[2] : Py_None);
 }
 
-/* The evicted keys of a dead list as a list of str, or None when there are none. */
+/* The evicted keys of a dead list as a list of str, or None when there are none
+ * or `ask` (Py_True, or a callable consulted only now) says no. */
 static PyObject *
-evicted_keys(const aic_mem_dead *dead)
+evicted_keys(PyObject *ask, const aic_mem_dead *dead)
 {
     const aic_mem_dead *d = dead;
     while (d != NULL && aic_mem_dead_reason(d) != AIC_MEM_EVICTED) {
@@ -178,6 +184,14 @@ evicted_keys(const aic_mem_dead *dead)
     }
     if (d == NULL) {
         Py_RETURN_NONE;
+    }
+    if (ask != Py_True) {
+        PyObject *r = PyObject_CallNoArgs(ask);
+        int yes = r == NULL ? -1 : PyObject_IsTrue(r);
+        Py_XDECREF(r);
+        if (yes <= 0) {
+            return yes < 0 ? NULL : Py_NewRef(Py_None);
+        }
     }
     PyObject *list = PyList_New(0);
     if (list == NULL) {
@@ -210,8 +224,9 @@ PyDoc_STRVAR(
     "set($self, key, value, ttl, now, evicted=False, size=None, /)\n--\n\n"
     "Store value under key.  ttl > 0 expires it at now + ttl; ttl <= 0 never.  "
     "size defaults to sys.getsizeof(value) (0 if that raises).  Overwriting "
-    "never evicts another entry.  Returns None, or with evicted true and at "
-    "least one entry evicted, the evicted keys, oldest first.  Raises "
+    "never evicts another entry.  Returns None, or the evicted keys (oldest "
+    "first) when this call evicted some and `evicted` is true or is a callable "
+    "that, called only then with no arguments, returns true.  Raises "
     "ValueError when size alone exceeds max_bytes or 4 GiB (the key is then "
     "absent).");
 
@@ -221,14 +236,18 @@ memtier_set(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     aicpy_memtier *self = MEMTIER(op);
     keyview kv;
     double ttl, now;
-    int want = 0;
+    PyObject *ask = NULL; /* borrowed: Py_True or a callable */
     size_t size;
     if (check_nargs("set", nargs, 4, 6) < 0 || as_double(args[2], &ttl) < 0 ||
         as_double(args[3], &now) < 0) {
         return NULL;
     }
-    if (nargs > 4 && (want = PyObject_IsTrue(args[4])) < 0) {
-        return NULL;
+    if (nargs > 4) {
+        int want = PyCallable_Check(args[4]) ? 2 : PyObject_IsTrue(args[4]);
+        if (want < 0) {
+            return NULL;
+        }
+        ask = want == 2 ? args[4] : want ? Py_True : NULL;
     }
     if (nargs > 5 && args[5] != Py_None) {
         size = PyLong_AsSize_t(args[5]);
@@ -243,12 +262,12 @@ memtier_set(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     }
     aic_mem_dead *dead = NULL;
     int rc = aic_mem_set(self->mem, kv.data, (size_t) kv.len, kv.hash, args[1], size,
-                         ttl, now, want ? &dead : NULL);
+                         ttl, now, ask != NULL ? &dead : NULL);
     Py_XDECREF(kv.tmp);
     PyObject *result = Py_None;
     if (dead != NULL) {
         /* The tier is consistent; the dead entries are ours until released. */
-        result = evicted_keys(dead);
+        result = evicted_keys(ask, dead);
         /* Releasing may run __del__: never with an exception pending. */
 #if PY_VERSION_HEX >= 0x030C0000
         PyObject *exc = PyErr_GetRaisedException();

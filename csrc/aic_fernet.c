@@ -596,10 +596,15 @@ aic_fernet_random_iv(unsigned char iv[AIC_FERNET_IVBYTES])
     pthread_once(&atfork_once, register_atfork);
     unsigned gen = atomic_load_explicit(&fork_generation, memory_order_relaxed);
     if (gen == UINT_MAX) {
-        return RAND_bytes(iv, AIC_FERNET_IVBYTES) == 1 ? AIC_OK : AIC_ECRYPTO;
+        if (RAND_bytes(iv, AIC_FERNET_IVBYTES) != 1) {
+            ERR_clear_error();
+            return AIC_ECRYPTO;
+        }
+        return AIC_OK;
     }
     if (iv_pool.used > IV_POOL - AIC_FERNET_IVBYTES || iv_pool.generation != gen) {
         if (RAND_bytes(iv_pool.bytes, IV_POOL) != 1) {
+            ERR_clear_error();
             iv_pool.used = IV_POOL;
             return AIC_ECRYPTO;
         }

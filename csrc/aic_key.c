@@ -7,6 +7,29 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+/* AVX2 paths are compiled for x86-64 with GCC/Clang and chosen at run time. */
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define HAVE_AVX2_PATH 1
+#endif
+
+static int avx2_allowed = 1;
+
+int
+aic_key_allow_avx2(int allow)
+{
+    int was = avx2_allowed;
+    avx2_allowed = allow != 0;
+    return was;
+}
+
+#if defined(HAVE_AVX2_PATH)
+static int
+use_avx2(void)
+{
+    return avx2_allowed && __builtin_cpu_supports("avx2");
+}
+#endif
 
 static const char key_prefix[] = AIC_KEY_PREFIX;
 static const char txt_sep[] = AIC_KEY_TEXT_SEP;
@@ -178,17 +201,95 @@ block_masks(const unsigned char *p, unsigned *sp, unsigned *s2, unsigned *s3)
 }
 #endif
 
+/* Word-count state between 64-byte steps. */
+typedef struct {
+    size_t words;
+    uint64_t prev;  /* 1 when the byte before the step is whitespace */
+    uint64_t carry; /* bytes of the next step that end a sequence begun in this one */
+} word_state;
+
+/* Folds one step's masks (bit j = byte j: ASCII space, first byte of a 2- or 3-byte
+ * whitespace sequence) into the count: a multi-byte whitespace sequence marks all
+ * its bytes, and a word starts at each non-space bit after a space bit. */
+static inline void
+fold_step(word_state *w, uint64_t sp, uint64_t s2, uint64_t s3)
+{
+    uint64_t space = sp | s2 | (s2 << 1) | s3 | (s3 << 1) | (s3 << 2) | w->carry;
+    w->carry = (s2 >> 63) | ((s3 >> 62) & 1) | (s3 >> 63) | ((s3 >> 63) << 1);
+    w->words += popcount64(~space & ((space << 1) | w->prev));
+    w->prev = space >> 63;
+}
+
+#if defined(HAVE_AVX2_PATH)
+#define SET8x32(x) _mm256_set1_epi8((char) (x))
+
+/* block_masks() for 32 bytes at p (p[0..34) readable). */
+__attribute__((target("avx2"))) static void
+block_masks32(const unsigned char *p, uint64_t *sp, uint64_t *s2, uint64_t *s3)
+{
+    __m256i v0 = _mm256_loadu_si256((const __m256i *) (const void *) p);
+    __m256i a = _mm256_or_si256(_mm256_and_si256(_mm256_cmpgt_epi8(v0, SET8x32(0x08)),
+                                                 _mm256_cmpgt_epi8(SET8x32(0x0E), v0)),
+                                _mm256_and_si256(_mm256_cmpgt_epi8(v0, SET8x32(0x1B)),
+                                                 _mm256_cmpgt_epi8(SET8x32(0x21), v0)));
+    *sp = (uint32_t) _mm256_movemask_epi8(a);
+    /* no early exit for all-ASCII blocks: on mixed text that branch mispredicts
+     * and costs more than the compares below */
+    __m256i v1 = _mm256_loadu_si256((const __m256i *) (const void *) (p + 1));
+    __m256i v2 = _mm256_loadu_si256((const __m256i *) (const void *) (p + 2));
+    __m256i c2 =
+        _mm256_and_si256(_mm256_cmpeq_epi8(v0, SET8x32(0xC2)),
+                         _mm256_or_si256(_mm256_cmpeq_epi8(v1, SET8x32(0x85)),
+                                         _mm256_cmpeq_epi8(v1, SET8x32(0xA0))));
+    __m256i v1_80 = _mm256_cmpeq_epi8(v1, SET8x32(0x80));
+    __m256i v2_80 = _mm256_cmpeq_epi8(v2, SET8x32(0x80));
+    __m256i tail =
+        _mm256_or_si256(_mm256_or_si256(_mm256_cmpgt_epi8(SET8x32(0x8B), v2),
+                                        _mm256_cmpeq_epi8(v2, SET8x32(0xA8))),
+                        _mm256_or_si256(_mm256_cmpeq_epi8(v2, SET8x32(0xA9)),
+                                        _mm256_cmpeq_epi8(v2, SET8x32(0xAF))));
+    __m256i e2 = _mm256_cmpeq_epi8(v0, SET8x32(0xE2));
+    __m256i e2a = _mm256_and_si256(_mm256_and_si256(e2, v1_80), tail);
+    __m256i e2b =
+        _mm256_and_si256(_mm256_and_si256(e2, _mm256_cmpeq_epi8(v1, SET8x32(0x81))),
+                         _mm256_cmpeq_epi8(v2, SET8x32(0x9F)));
+    __m256i e1 =
+        _mm256_and_si256(_mm256_and_si256(_mm256_cmpeq_epi8(v0, SET8x32(0xE1)),
+                                          _mm256_cmpeq_epi8(v1, SET8x32(0x9A))),
+                         v2_80);
+    __m256i e3 = _mm256_and_si256(
+        _mm256_and_si256(_mm256_cmpeq_epi8(v0, SET8x32(0xE3)), v1_80), v2_80);
+    *s2 = (uint32_t) _mm256_movemask_epi8(c2);
+    *s3 = (uint32_t) _mm256_movemask_epi8(
+        _mm256_or_si256(_mm256_or_si256(e2a, e2b), _mm256_or_si256(e1, e3)));
+}
+
+__attribute__((target("avx2"))) static size_t
+word_steps_avx2(const unsigned char *s, size_t n, size_t i, word_state *w)
+{
+    for (; n - i >= 64 + 2; i += 64) {
+        uint64_t a0, b0, c0, a1, b1, c1;
+        block_masks32(s + i, &a0, &b0, &c0);
+        block_masks32(s + i + 32, &a1, &b1, &c1);
+        fold_step(w, a0 | a1 << 32, b0 | b1 << 32, c0 | c1 << 32);
+    }
+    return i;
+}
+#endif
+
 size_t
 aic_key_word_count(const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *) str;
-    size_t words = 0, i = 0;
-    unsigned prev_space = 1; /* the start of the text acts as a space */
+    word_state w = {0, 1, 0}; /* the start of the text acts as a space */
+    size_t i = 0;
+#if defined(HAVE_AVX2_PATH)
+    if (n >= 64 + 2 && use_avx2()) {
+        i = word_steps_avx2(s, n, i, &w);
+    }
+#endif
 #if defined(__SSE2__)
-    /* 64 bytes per step: whitespace bytes as a bit mask (a multi-byte whitespace
-     * sequence marks all its bytes), words = non-space bits after a space bit. */
-    uint64_t carry = 0; /* bytes of the next step that end a sequence begun here */
-    while (n - i >= 64 + 2) {
+    for (; n - i >= 64 + 2; i += 64) {
         uint64_t sp = 0, s2 = 0, s3 = 0;
         for (int k = 0; k < 4; k++) {
             unsigned a, b, c;
@@ -197,25 +298,17 @@ aic_key_word_count(const char *str, size_t n)
             s2 |= (uint64_t) b << (16 * k);
             s3 |= (uint64_t) c << (16 * k);
         }
-        uint64_t space = sp | s2 | (s2 << 1) | s3 | (s3 << 1) | (s3 << 2) | carry;
-        carry = (s2 >> 63) | ((s3 >> 62) & 1) | (s3 >> 63) | ((s3 >> 63) << 1);
-        words += popcount64(~space & ((space << 1) | prev_space));
-        prev_space = (unsigned) (space >> 63);
-        i += 64;
+        fold_step(&w, sp, s2, s3);
     }
-    i += (size_t) ((carry & 1) + (carry >> 1)); /* continuation bytes, spaces */
 #endif
-    return words + count_units(s, n, i, prev_space);
+    i += (size_t) ((w.carry & 1) + (w.carry >> 1)); /* continuation bytes: spaces */
+    return w.words + count_units(s, n, i, (unsigned) w.prev);
 }
 
 /* ---- small helpers ---- */
 
 /* One branch-free load-compare-blend-store pass (AVX2 when the CPU has it). */
-
-#if defined(__GNUC__) && defined(__x86_64__)
-#include <immintrin.h>
-#define HAVE_AVX2_PATH 1
-
+#if defined(HAVE_AVX2_PATH)
 __attribute__((target("avx2"))) static size_t
 sanitize_avx2(char *dst, const char *src, size_t n)
 {
@@ -238,7 +331,7 @@ aic_key_sanitize(char *dst, const char *src, size_t n)
 {
     size_t i = 0;
 #if defined(HAVE_AVX2_PATH)
-    if (n >= 64 && __builtin_cpu_supports("avx2")) {
+    if (n >= 64 && use_avx2()) {
         i = sanitize_avx2(dst, src, n);
     }
 #endif
@@ -495,42 +588,44 @@ write_tail(EVP_MD_CTX *ctx, const aic_crypto *c, const aic_key_input *in, char *
     return rc;
 }
 
+/* Validates in once and sizes everything: whether the text is hashed, TEXT_ID's
+ * length and the whole key's (either pointer may be NULL). */
+static int
+plan(const aic_key_input *in, int *hashed, size_t *tid_len, size_t *key_len)
+{
+    int rc = check_input(in);
+    if (rc != AIC_OK) {
+        return rc;
+    }
+    *hashed = aic_key_hashes_text(in);
+    size_t tid = *hashed ? LIT_LEN(hash_tag) + AIC_KEY_TEXT_HEX : in->text_len;
+    if (tid_len != NULL) {
+        *tid_len = tid;
+    }
+    if (key_len != NULL) {
+        size_t n = LIT_LEN(key_prefix) + LIT_LEN(txt_sep);
+        if (add_size(&n, in->op_len) != AIC_OK || add_size(&n, tid) != AIC_OK ||
+            (in->opts != NULL && add_size(&n, LIT_LEN(opts_sep) + AIC_KEY_PART_HEX)) ||
+            (in->question != NULL && add_size(&n, LIT_LEN(q_sep) + AIC_KEY_PART_HEX))) {
+            return AIC_ETOOBIG;
+        }
+        *key_len = n;
+    }
+    return AIC_OK;
+}
+
 int
 aic_key_text_id_length(const aic_key_input *in, size_t *len)
 {
-    int rc = check_input(in);
-    if (rc != AIC_OK || len == NULL) {
-        return rc != AIC_OK ? rc : AIC_EINVAL;
-    }
-    *len =
-        aic_key_hashes_text(in) ? LIT_LEN(hash_tag) + AIC_KEY_TEXT_HEX : in->text_len;
-    return AIC_OK;
+    int hashed;
+    return len == NULL ? AIC_EINVAL : plan(in, &hashed, len, NULL);
 }
 
 int
 aic_key_length(const aic_key_input *in, size_t *len)
 {
-    size_t n = LIT_LEN(key_prefix) + LIT_LEN(txt_sep), tid = 0;
-    if (len == NULL) {
-        return AIC_EINVAL;
-    }
-    int rc = aic_key_text_id_length(in, &tid);
-    if (rc != AIC_OK) {
-        return rc;
-    }
-    if (add_size(&n, in->op_len) != AIC_OK || add_size(&n, tid) != AIC_OK) {
-        return AIC_ETOOBIG;
-    }
-    if (in->opts != NULL &&
-        add_size(&n, LIT_LEN(opts_sep) + AIC_KEY_PART_HEX) != AIC_OK) {
-        return AIC_ETOOBIG;
-    }
-    if (in->question != NULL &&
-        add_size(&n, LIT_LEN(q_sep) + AIC_KEY_PART_HEX) != AIC_OK) {
-        return AIC_ETOOBIG;
-    }
-    *len = n;
-    return AIC_OK;
+    int hashed;
+    return len == NULL ? AIC_EINVAL : plan(in, &hashed, NULL, len);
 }
 
 /* ---- scratch digest context ---- */
@@ -594,19 +689,21 @@ aic_key_text_id_write(const aic_crypto *c, aic_key_scratch *scratch,
 {
     size_t need = 0, len = 0;
     EVP_MD_CTX *ctx, *owned;
+    int hashed = 0;
     int rc = check_output(c, out, written);
-    if (rc != AIC_OK || (rc = aic_key_text_id_length(in, &need)) != AIC_OK) {
+    if (rc != AIC_OK || (rc = plan(in, &hashed, &need, NULL)) != AIC_OK) {
         return rc;
     }
     if (cap < need) {
         return AIC_EINVAL;
     }
-    int hashed = aic_key_hashes_text(in);
     if ((rc = acquire_ctx(scratch, hashed, &ctx, &owned)) != AIC_OK) {
         return rc;
     }
     rc = write_text_id(ctx, c, in, hashed, out, &len);
-    EVP_MD_CTX_free(owned);
+    if (owned != NULL) {
+        EVP_MD_CTX_free(owned);
+    }
     if (rc == AIC_OK) {
         *written = len;
     }
@@ -619,14 +716,14 @@ aic_key_write(const aic_crypto *c, aic_key_scratch *scratch, const aic_key_input
 {
     size_t need = 0, tid = 0;
     EVP_MD_CTX *ctx, *owned;
+    int hashed = 0;
     int rc = check_output(c, out, written);
-    if (rc != AIC_OK || (rc = aic_key_length(in, &need)) != AIC_OK) {
+    if (rc != AIC_OK || (rc = plan(in, &hashed, NULL, &need)) != AIC_OK) {
         return rc;
     }
     if (cap < need) {
         return AIC_EINVAL;
     }
-    int hashed = aic_key_hashes_text(in);
     /* one context for every digest of this key */
     rc = acquire_ctx(scratch, hashed || in->opts != NULL || in->question != NULL, &ctx,
                      &owned);
@@ -648,7 +745,9 @@ aic_key_write(const aic_crypto *c, aic_key_scratch *scratch, const aic_key_input
         rc = write_tail(ctx, c, in, p, &tid);
         p += tid;
     }
-    EVP_MD_CTX_free(owned);
+    if (owned != NULL) {
+        EVP_MD_CTX_free(owned);
+    }
     if (rc == AIC_OK) {
         *written = (size_t) (p - out);
     }
@@ -670,7 +769,9 @@ aic_key_tail_write(const aic_crypto *c, aic_key_scratch *scratch,
         return rc;
     }
     rc = write_tail(ctx, c, in, out, &len);
-    EVP_MD_CTX_free(owned);
+    if (owned != NULL) {
+        EVP_MD_CTX_free(owned);
+    }
     if (rc == AIC_OK) {
         *written = len;
     }

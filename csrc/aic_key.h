@@ -120,6 +120,12 @@ void aic_key_sanitize(char *dst, const char *src, size_t n);
 void aic_key_sanitize16(uint16_t *dst, const uint16_t *src, size_t n);
 void aic_key_sanitize32(uint32_t *dst, const uint32_t *src, size_t n);
 
+/* Sanitizing and word counting use AVX2 when the CPU has it (x86-64), else SSE2 /
+ * portable code.  aic_key_allow_avx2(0) forbids AVX2 so that tests and benchmarks can
+ * run the other paths; returns the previous setting.  Not thread-safe: call it only
+ * while no other thread uses the key functions. */
+int aic_key_allow_avx2(int allow);
+
 /* Lower-case hex of src[0..n) into dst[0..2n). */
 void aic_key_hex(char *dst, const unsigned char *src, size_t n);
 

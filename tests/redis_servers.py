@@ -2,8 +2,8 @@
 
 Session-scoped servers (shared, do not break them): ``redis_plain``,
 ``redis_password``, ``redis_acl``, ``redis_tls``, ``redis_mtls``, ``redis_unix``.
-Function-scoped ``redis_server_factory(kind)`` starts a private server for
-destructive tests (kill, restart, SIGSTOP), stopped at teardown.
+Function-scoped ``redis_server_factory(kind)`` (and ``redis_plain_fn``) start
+private servers for destructive tests (kill, restart, SIGSTOP), killed at teardown.
 ``garbage_server(mode)`` is a tiny misbehaving RESP server (a thread).
 
 Every server runs with ``--save "" --appendonly no`` and its own ``--dir``.  The
@@ -464,6 +464,12 @@ def redis_server_factory(
     finally:
         for server in started:
             server.kill()
+
+
+@pytest.fixture
+def redis_plain_fn(redis_server_factory: Callable[[str], RedisServer]) -> RedisServer:
+    """A private plain server for one test (kill/restart/pause freely)."""
+    return redis_server_factory("plain")
 
 
 # ---------------------------------------------------------------- garbage server

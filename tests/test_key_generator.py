@@ -445,6 +445,39 @@ def test_options_mutated_while_rendering() -> None:
     assert gen.generate_cache_key("t", "op", make()) == reference_key("t", "op", make())
 
 
+def test_attributes_rebound_during_a_call() -> None:
+    """Code run by the call (comparisons, __format__) may rebind the attributes."""
+    gen = CacheKeyGenerator()
+
+    class Threshold:
+        def __ge__(self, other: object) -> bool:  # `len(text) <= threshold`
+            gen.text_hash_threshold = 5  # drops the last reference to self
+            return True
+
+        def __lt__(self, other: object) -> bool:  # `len(text) > threshold`
+            return False
+
+    gen.text_hash_threshold = Threshold()  # type: ignore[assignment]
+    assert gen.generate_cache_key("a:b", "op", {}) == "ai_cache:op:op|txt:a_b"
+    assert gen.text_hash_threshold == 5
+
+    monitor = RecordingMonitor()
+
+    class DropsMonitor:
+        def __format__(self, spec: str) -> str:
+            gen.performance_monitor = None
+            return "v"
+
+    gen.performance_monitor = monitor
+    gen.generate_cache_key("t", "op", {"k": DropsMonitor()})
+    assert monitor.calls == []  # the original checks the attribute at the end too
+    del monitor
+    gen.performance_monitor = RecordingMonitor()
+    gen.text_hash_threshold = Threshold()  # type: ignore[assignment]
+    gen.generate_cache_key("t", "op", {})
+    gc.collect()
+
+
 def test_many_options_use_the_heap_path() -> None:
     gen = CacheKeyGenerator()
     options = {f"key{i:03d}": "v" * (i % 50) for i in range(300)}

@@ -369,6 +369,24 @@ def test_evicted_keys_only_computed_when_asked() -> None:
     assert tier.set("d", 4, 0, 0.0, True) == ["b"]
     assert tier.set("d", 5, 0, 0.0, True) is None  # overwrite: nothing evicted
     assert tier.stats()["evictions"] == 2
+    asked: list[int] = []
+
+    def ask() -> bool:
+        asked.append(1)
+        return len(asked) > 1
+
+    assert tier.set("d", 6, 0, 0.0, ask) is None  # no eviction: not even asked
+    assert asked == []
+    assert tier.set("e", 7, 0, 0.0, ask) is None  # evicted c, but ask said no
+    assert tier.set("f", 8, 0, 0.0, ask) == ["d"]
+    assert len(asked) == 2
+
+    def boom() -> bool:
+        raise KeyError("from the predicate")
+
+    with pytest.raises(KeyError):
+        tier.set("g", 9, 0, 0.0, boom)  # the set itself happened
+    assert tier.keys() == ["f", "g"]
 
 
 def test_byte_bound_evicts_lru_and_refuses_oversized(

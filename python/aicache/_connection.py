@@ -377,18 +377,22 @@ class RedisConnection:
     async def close(self) -> None:
         """Closes the link; pending commands fail with RedisConnectionError.
         A later execute() reconnects."""
+        if self._fork_gen != _fork_generation:
+            self._forget_parent_link()  # the parent's socket is not ours to close
+            return
+        if self._loop is not _get_running_loop():
+            self._leave_loop()  # closed in (or for) the loop that owns it
+            return
         self._cancel_timers()
         proto = self._proto
         self._proto = None
-        if proto is not None and self._fork_gen == _fork_generation:
-            self._retire(proto)
-            if self._loop is not None and not self._loop.is_closed():
-                transport = proto.transport
-                proto.abort(message="connection closed by the client")
-                if transport is not None:
-                    # Give the transport its connection_lost callback.
-                    await asyncio.sleep(0)
         self._loop = None
+        if proto is not None:
+            self._retire(proto)
+            had_transport = proto.transport is not None
+            proto.abort(message="connection closed by the client")
+            if had_transport:
+                await asyncio.sleep(0)  # let the transport run connection_lost
 
     # ------------------------------------------------------------ slow paths
 

@@ -41,7 +41,7 @@ class MemoryTier:
         value: object,
         ttl: float,
         now: float,
-        evicted: bool = False,
+        evicted: bool | _mem_abc.Callable[[], object] = False,
         size: int | None = None,
         /,
     ) -> list[str] | None: ...

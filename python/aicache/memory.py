@@ -78,6 +78,11 @@ class ClearResult:
 _CLEARED = ClearResult()
 
 
+def _debug_enabled() -> bool:
+    """Whether eviction lines would be logged; the C tier asks only after evicting."""
+    return logger.isEnabledFor(_DEBUG)
+
+
 def _human_bytes(n: int) -> str:
     if n >= 1024 * 1024:
         return f"{n / (1024 * 1024):.1f}MB"
@@ -196,7 +201,7 @@ class InMemoryCache(CacheInterface):
                 value,
                 self.default_ttl if ttl is None else ttl,
                 time.time() if self._clock is None else self._clock(),
-                logger.isEnabledFor(_DEBUG),
+                _debug_enabled,
             )
             if evicted is not None:
                 for old in evicted:

@@ -138,9 +138,12 @@ def _b64(b: bytes | bytearray | memoryview) -> str:
     return binascii.b2a_base64(b, newline=False).decode("ascii")
 
 
+_LEAVES: Final = frozenset({str, int, float, bool, type(None)})
+
+
 def _enc(o: Any) -> Any:
     t = type(o)
-    if t is str or t is int or t is float or t is bool or o is None:
+    if t in _LEAVES:
         return o
     if t is dict:
         return _enc_dict(o)
@@ -152,28 +155,35 @@ def _enc(o: Any) -> Any:
     return _enc_other(o)
 
 
+# The two walkers below inline the leaf test (most values are leaves) and keep
+# the try outside the loop; on failure the path is rebuilt from where they stopped.
+
+
 def _enc_list(items: Any) -> list[Any]:
-    out = []
-    for i, x in enumerate(items):
-        try:
-            out.append(_enc(x))
-        except _Unsupported as e:
-            raise _at(e, f"[{i}]") from None
+    out: list[Any] = []
+    append = out.append
+    try:
+        for x in items:
+            append(x if type(x) in _LEAVES else _enc(x))
+    except _Unsupported as e:
+        raise _at(e, f"[{len(out)}]") from None
     return out
 
 
 def _enc_dict(d: Mapping[Any, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for k, v in d.items():
-        if type(k) is not str:
-            return _enc_map(d)
-        try:
-            out[k] = _enc(v)
-        except _Unsupported as e:
-            raise _at(e, f"[{k!r}]") from None
-    if TAG in out:
-        return _enc_map(d)
-    return out
+    k: Any = None
+    try:
+        for k, v in d.items():
+            if type(k) is not str:
+                break
+            out[k] = v if type(v) in _LEAVES else _enc(v)
+        else:
+            if TAG not in out:
+                return out
+    except _Unsupported as e:
+        raise _at(e, f"[{k!r}]") from None
+    return _enc_map(d)
 
 
 def _enc_map(d: Mapping[Any, Any]) -> dict[str, Any]:

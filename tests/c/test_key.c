@@ -659,12 +659,16 @@ main(void)
         TEST_REPORT();
     }
     test_hash_vectors();
-    test_word_count_edges();
-    test_word_count_random();
+    for (int avx2 = 1; avx2 >= 0; avx2--) { /* the AVX2 paths, then SSE2/portable */
+        aic_key_allow_avx2(avx2);
+        test_word_count_edges();
+        test_word_count_random();
+        test_sanitize();
+        test_worked_examples();
+    }
+    aic_key_allow_avx2(1);
     test_isspace_table();
     test_code_points();
-    test_sanitize();
-    test_worked_examples();
     test_assembly_edges();
     test_opts_builder();
     test_opts_alloc_failures();
