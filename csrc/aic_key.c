@@ -160,21 +160,23 @@ count_units(const unsigned char *s, size_t n, size_t i, unsigned prev_space)
 #if defined(__SSE2__)
 #define SET8(x) _mm_set1_epi8((char) (x))
 
-/* Masks of the 16 bytes at p (p[0..18) readable), bit j = byte j: *sp ASCII
- * whitespace, *s2 / *s3 the first byte of a 2- / 3-byte whitespace sequence. */
+/* Bit j = byte j of v is ASCII whitespace.  Bytes >= 0x80 are negative as signed
+ * chars and never match these ranges. */
+static unsigned
+ascii_space16(__m128i v)
+{
+    __m128i a = _mm_or_si128(
+        _mm_and_si128(_mm_cmpgt_epi8(v, SET8(0x08)), _mm_cmplt_epi8(v, SET8(0x0E))),
+        _mm_and_si128(_mm_cmpgt_epi8(v, SET8(0x1B)), _mm_cmplt_epi8(v, SET8(0x21))));
+    return (unsigned) _mm_movemask_epi8(a);
+}
+
+/* Bit j = byte j of the 16 at p (p[0..18) readable) starts a 2- (*s2) or 3-byte
+ * (*s3) whitespace sequence. */
 static void
-block_masks(const unsigned char *p, unsigned *sp, unsigned *s2, unsigned *s3)
+multibyte16(const unsigned char *p, unsigned *s2, unsigned *s3)
 {
     __m128i v0 = _mm_loadu_si128((const __m128i *) (const void *) p);
-    /* bytes >= 0x80 are negative as signed chars and never match these ranges */
-    __m128i a = _mm_or_si128(
-        _mm_and_si128(_mm_cmpgt_epi8(v0, SET8(0x08)), _mm_cmplt_epi8(v0, SET8(0x0E))),
-        _mm_and_si128(_mm_cmpgt_epi8(v0, SET8(0x1B)), _mm_cmplt_epi8(v0, SET8(0x21))));
-    *sp = (unsigned) _mm_movemask_epi8(a);
-    *s2 = *s3 = 0;
-    if (_mm_movemask_epi8(v0) == 0) {
-        return; /* all ASCII */
-    }
     __m128i v1 = _mm_loadu_si128((const __m128i *) (const void *) (p + 1));
     __m128i v2 = _mm_loadu_si128((const __m128i *) (const void *) (p + 2));
     __m128i c2 = _mm_and_si128(
@@ -223,18 +225,21 @@ fold_step(word_state *w, uint64_t sp, uint64_t s2, uint64_t s3)
 #if defined(HAVE_AVX2_PATH)
 #define SET8x32(x) _mm256_set1_epi8((char) (x))
 
-/* block_masks() for 32 bytes at p (p[0..34) readable). */
-__attribute__((target("avx2"))) static void
-block_masks32(const unsigned char *p, uint64_t *sp, uint64_t *s2, uint64_t *s3)
+__attribute__((target("avx2"))) static inline uint64_t
+ascii_space32(__m256i v)
+{
+    __m256i a = _mm256_or_si256(_mm256_and_si256(_mm256_cmpgt_epi8(v, SET8x32(0x08)),
+                                                 _mm256_cmpgt_epi8(SET8x32(0x0E), v)),
+                                _mm256_and_si256(_mm256_cmpgt_epi8(v, SET8x32(0x1B)),
+                                                 _mm256_cmpgt_epi8(SET8x32(0x21), v)));
+    return (uint32_t) _mm256_movemask_epi8(a);
+}
+
+/* multibyte16() for 32 bytes (p[0..34) readable). */
+__attribute__((target("avx2"))) static inline void
+multibyte32(const unsigned char *p, uint64_t *s2, uint64_t *s3)
 {
     __m256i v0 = _mm256_loadu_si256((const __m256i *) (const void *) p);
-    __m256i a = _mm256_or_si256(_mm256_and_si256(_mm256_cmpgt_epi8(v0, SET8x32(0x08)),
-                                                 _mm256_cmpgt_epi8(SET8x32(0x0E), v0)),
-                                _mm256_and_si256(_mm256_cmpgt_epi8(v0, SET8x32(0x1B)),
-                                                 _mm256_cmpgt_epi8(SET8x32(0x21), v0)));
-    *sp = (uint32_t) _mm256_movemask_epi8(a);
-    /* no early exit for all-ASCII blocks: on mixed text that branch mispredicts
-     * and costs more than the compares below */
     __m256i v1 = _mm256_loadu_si256((const __m256i *) (const void *) (p + 1));
     __m256i v2 = _mm256_loadu_si256((const __m256i *) (const void *) (p + 2));
     __m256i c2 =
@@ -268,10 +273,17 @@ __attribute__((target("avx2"))) static size_t
 word_steps_avx2(const unsigned char *s, size_t n, size_t i, word_state *w)
 {
     for (; n - i >= 64 + 2; i += 64) {
-        uint64_t a0, b0, c0, a1, b1, c1;
-        block_masks32(s + i, &a0, &b0, &c0);
-        block_masks32(s + i + 32, &a1, &b1, &c1);
-        fold_step(w, a0 | a1 << 32, b0 | b1 << 32, c0 | c1 << 32);
+        __m256i x = _mm256_loadu_si256((const __m256i *) (const void *) (s + i));
+        __m256i y = _mm256_loadu_si256((const __m256i *) (const void *) (s + i + 32));
+        uint64_t sp = ascii_space32(x) | ascii_space32(y) << 32, s2 = 0, s3 = 0;
+        if (_mm256_movemask_epi8(_mm256_or_si256(x, y)) != 0) { /* not all ASCII */
+            uint64_t b0, c0, b1, c1;
+            multibyte32(s + i, &b0, &c0);
+            multibyte32(s + i + 32, &b1, &c1);
+            s2 = b0 | b1 << 32;
+            s3 = c0 | c1 << 32;
+        }
+        fold_step(w, sp, s2, s3);
     }
     return i;
 }
@@ -291,10 +303,16 @@ aic_key_word_count(const char *str, size_t n)
 #if defined(__SSE2__)
     for (; n - i >= 64 + 2; i += 64) {
         uint64_t sp = 0, s2 = 0, s3 = 0;
+        unsigned high = 0;
         for (int k = 0; k < 4; k++) {
-            unsigned a, b, c;
-            block_masks(s + i + 16 * k, &a, &b, &c);
-            sp |= (uint64_t) a << (16 * k);
+            __m128i v =
+                _mm_loadu_si128((const __m128i *) (const void *) (s + i + 16 * k));
+            sp |= (uint64_t) ascii_space16(v) << (16 * k);
+            high |= (unsigned) _mm_movemask_epi8(v);
+        }
+        for (int k = 0; high != 0 && k < 4; k++) { /* not all ASCII */
+            unsigned b, c;
+            multibyte16(s + i + 16 * k, &b, &c);
             s2 |= (uint64_t) b << (16 * k);
             s3 |= (uint64_t) c << (16 * k);
         }

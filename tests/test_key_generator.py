@@ -10,6 +10,7 @@ import gc
 import hashlib
 import sys
 import threading
+import tracemalloc
 import weakref
 from collections import OrderedDict
 from types import SimpleNamespace
@@ -576,6 +577,27 @@ def test_no_reference_leaks() -> None:
             gen.generate_cache_key(text, "op", ["bad"])
     after = [sys.getrefcount(o) for o in (text, long_text, question, options, gen)]
     assert after == before
+
+
+def test_long_non_ascii_texts_leave_no_memory_behind() -> None:
+    """The UTF-8 of a long non-ASCII text is a temporary: nothing stays attached to
+    the str, and nothing leaks."""
+    gen = CacheKeyGenerator(text_hash_threshold=10)
+    text = "ünïcödé\u3000テキスト " * 10_000
+    gen.generate_cache_key(text, "op", {})
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(50):
+            gen.generate_cache_key(text, "op", {"q": 1})
+            gen._hash_text_efficiently(text)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 10_000  # one leaked UTF-8 copy would be > 200 KB
+    size = sys.getsizeof(text)
+    gen.generate_cache_key(text, "op", {})
+    assert sys.getsizeof(text) == size  # no cached UTF-8 form added to the str
 
 
 # ---------------------------------------------------------------- the monitor hook
