@@ -597,13 +597,37 @@ parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
 static Py_ssize_t
 put_ascii(PyObject *u, Py_ssize_t pos, const char *s, size_t n)
 {
-    int kind = PyUnicode_KIND(u);
     void *data = PyUnicode_DATA(u);
-    for (size_t i = 0; i < n; i++) {
-        PyUnicode_WRITE(kind, data, pos + (Py_ssize_t) i,
-                        (Py_UCS4) (unsigned char) s[i]);
+    switch (PyUnicode_KIND(u)) {
+    case PyUnicode_1BYTE_KIND:
+        memcpy((Py_UCS1 *) data + pos, s, n);
+        break;
+    case PyUnicode_2BYTE_KIND:
+        for (size_t i = 0; i < n; i++) {
+            ((Py_UCS2 *) data)[pos + (Py_ssize_t) i] = (unsigned char) s[i];
+        }
+        break;
+    default:
+        for (size_t i = 0; i < n; i++) {
+            ((Py_UCS4 *) data)[pos + (Py_ssize_t) i] = (unsigned char) s[i];
+        }
+        break;
     }
     return pos + (Py_ssize_t) n;
+}
+
+/* Copies src into the new str u at pos (u at least as wide as src). */
+static int
+put_str(PyObject *u, Py_ssize_t pos, PyObject *src)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(src);
+    int kind = PyUnicode_KIND(u);
+    if (PyUnicode_KIND(src) == kind) {
+        memcpy((char *) PyUnicode_DATA(u) + pos * kind, PyUnicode_DATA(src),
+               (size_t) (n * kind));
+        return 0;
+    }
+    return PyUnicode_CopyCharacters(u, pos, src, 0, n) < 0 ? -1 : 0;
 }
 
 /* Copies text into u at pos (u at least as wide), replacing '|' and ':'. */
@@ -611,7 +635,7 @@ static int
 put_sanitized(PyObject *u, Py_ssize_t pos, PyObject *text)
 {
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    if (PyUnicode_CopyCharacters(u, pos, text, 0, n) < 0) {
+    if (put_str(u, pos, text) < 0) {
         return -1;
     }
     void *at = (char *) PyUnicode_DATA(u) + pos * PyUnicode_KIND(u);
@@ -658,7 +682,7 @@ wide_key(kg_object *self, const aic_key_input *in, PyObject *op_s, PyObject *tex
         return NULL;
     }
     Py_ssize_t pos = put_ascii(key, 0, AIC_KEY_PREFIX, sizeof AIC_KEY_PREFIX - 1);
-    if (PyUnicode_CopyCharacters(key, pos, op_s, 0, oplen) < 0) {
+    if (put_str(key, pos, op_s) < 0) {
         goto fail;
     }
     pos = put_ascii(key, pos + oplen, AIC_KEY_TEXT_SEP, sizeof AIC_KEY_TEXT_SEP - 1);

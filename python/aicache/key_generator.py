@@ -13,7 +13,7 @@ replaced by ``_``; longer ones are replaced by ``hash:`` and 16 hex digits of
 The whole key is built by one C call (``aicache._core.KeyGenerator``): sanitizing,
 code-point and word counting, SHA-256/MD5 and assembly, with the GIL released while
 long texts are hashed. Inputs the C path does not cover (a ``text`` that is not a
-``str``, ``options`` that are neither ``None`` nor a ``dict``, text with lone
+``str``, ``options`` that are neither ``None`` nor a ``dict``, a long text with lone
 surrogates, a ``hash_algorithm`` other than ``hashlib.sha256``/``hashlib.md5`` for a
 long text) run the original algorithm in Python below, so keys and exception types
 never depend on which path ran. Known weak spots of the key format (spec §21 item 10:
