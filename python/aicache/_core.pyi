@@ -1,11 +1,11 @@
 """Typed stub of the C extension aicache._core (kept in sync by mypy.stubtest)."""
 
-import asyncio as _resp_asyncio  # area: resp
-import collections.abc as _mem_abc  # area: mem
-import typing as _mem_typing  # area: mem
-import typing as _resp_typing  # area: resp
-from collections.abc import Callable as _RespCallable  # area: resp
+import asyncio
+import collections.abc
+import typing
 from typing import Final, final
+
+from typing_extensions import disjoint_base
 
 DEBUG_BUILD: Final[int]
 
@@ -33,20 +33,20 @@ class MemoryTier:
     @property
     def max_bytes(self) -> int: ...
     def get(
-        self, key: str, now: float, default: _mem_typing.Any = None, /
-    ) -> _mem_typing.Any: ...
+        self, key: str, now: float, default: typing.Any = None, /
+    ) -> typing.Any: ...
     def set(
         self,
         key: str,
         value: object,
         ttl: float,
         now: float,
-        evicted: bool | _mem_abc.Callable[[], object] = False,
+        evicted: bool | collections.abc.Callable[[], object] = False,
         size: int | None = None,
         /,
     ) -> list[str] | None: ...
     def delete(self, key: str, /) -> bool: ...
-    def delete_many(self, keys: _mem_abc.Iterable[str], /) -> int: ...
+    def delete_many(self, keys: collections.abc.Iterable[str], /) -> int: ...
     def contains(self, key: str, now: float, /) -> bool: ...
     def touch(self, key: str, now: float, /) -> bool: ...
     def expires_at(self, key: str, /) -> float | None: ...
@@ -55,13 +55,11 @@ class MemoryTier:
     def stats(self, now: float | None = None, /) -> dict[str, int]: ...
     def keys(self) -> list[str]: ...
     def active_keys(self, now: float, /) -> list[str]: ...
-    def items(self) -> list[tuple[str, _mem_typing.Any, float, float, int]]: ...
+    def items(self) -> list[tuple[str, typing.Any, float, float, int]]: ...
 
 # --- area: key ---
 
-from typing_extensions import disjoint_base as _key_disjoint_base  # noqa: E402
-
-@_key_disjoint_base
+@disjoint_base
 class KeyGenerator:
     """C core of aicache.key_generator.CacheKeyGenerator (subclass it there)."""
 
@@ -83,10 +81,7 @@ def key_text_metrics(text: str, /) -> tuple[int, int]: ...
 
 # --- area: fernet ---
 
-import collections.abc as _fernet_abc  # noqa: E402
-import typing as _fernet_typing  # noqa: E402
-
-_FernetBytes: _fernet_typing.TypeAlias = bytes | bytearray | memoryview
+_FernetBytes: typing.TypeAlias = bytes | bytearray | memoryview
 
 FERNET_KEYBYTES: Final[int]
 FERNET_IVBYTES: Final[int]
@@ -103,7 +98,7 @@ class Fernet:
     keys: 1..FERNET_MAX_KEYS raw 32-byte keys; the first encrypts, any decrypts.
     """
 
-    def __new__(cls, keys: _fernet_abc.Sequence[_FernetBytes]) -> Fernet: ...
+    def __new__(cls, keys: collections.abc.Sequence[_FernetBytes]) -> Fernet: ...
     @property
     def key_count(self) -> int: ...
     def encrypt(
@@ -181,8 +176,8 @@ class Codec:
 
 # --- area: resp ---
 
-_Bytes: _resp_typing.TypeAlias = bytes | bytearray | memoryview
-_Any: _resp_typing.TypeAlias = _resp_typing.Any
+_Bytes: typing.TypeAlias = bytes | bytearray | memoryview
+_Any: typing.TypeAlias = typing.Any
 
 @final
 class RespReader:
@@ -195,7 +190,7 @@ class RespReader:
         max_elements: int = ...,
         max_depth: int = 16,
         max_line: int = ...,
-        error_factory: _RespCallable[[str], object] | None = None,
+        error_factory: collections.abc.Callable[[str], object] | None = None,
     ) -> RespReader: ...
     def feed(self, data: _Bytes, /) -> None: ...
     def gets(self) -> _Any: ...
@@ -209,33 +204,33 @@ class RedisProtocol:
 
     def __new__(
         cls,
-        loop: _resp_asyncio.AbstractEventLoop,
+        loop: asyncio.AbstractEventLoop,
         *,
         max_bulk: int = ...,
         max_elements: int = ...,
         max_depth: int = 16,
         max_line: int = ...,
-        reply_error_factory: _RespCallable[[str], object] | None = None,
-        connection_error_factory: _RespCallable[
+        reply_error_factory: collections.abc.Callable[[str], object] | None = None,
+        connection_error_factory: collections.abc.Callable[
             [str, BaseException | None], BaseException
         ]
         | None = None,
-        on_lost: _RespCallable[[RedisProtocol, BaseException | None], object]
+        on_lost: collections.abc.Callable[[RedisProtocol, BaseException | None], object]
         | None = None,
     ) -> RedisProtocol: ...
     def send(
         self,
         args: tuple[_Any, ...] | list[_Any],
-        decoder: _RespCallable[[bytes], _Any] | None = None,
+        decoder: collections.abc.Callable[[bytes], _Any] | None = None,
         /,
-    ) -> _resp_asyncio.Future[_Any]: ...
+    ) -> asyncio.Future[_Any]: ...
     def request(
         self,
         args: tuple[_Any, ...] | list[_Any],
-        decoder: _RespCallable[[bytes], _Any] | None = None,
+        decoder: collections.abc.Callable[[bytes], _Any] | None = None,
         /,
-    ) -> _resp_asyncio.Future[_Any]: ...
-    def connection_made(self, transport: _resp_asyncio.BaseTransport, /) -> None: ...
+    ) -> asyncio.Future[_Any]: ...
+    def connection_made(self, transport: asyncio.BaseTransport, /) -> None: ...
     def data_received(self, data: _Bytes, /) -> None: ...
     def eof_received(self) -> None: ...
     def connection_lost(self, exc: BaseException | None, /) -> None: ...
@@ -245,7 +240,9 @@ class RedisProtocol:
     def abort(
         self,
         message: str = ...,
-        error_factory: _RespCallable[[str, BaseException | None], BaseException]
+        error_factory: collections.abc.Callable[
+            [str, BaseException | None], BaseException
+        ]
         | None = None,
         cause: BaseException | None = None,
     ) -> None: ...
@@ -256,7 +253,7 @@ class RedisProtocol:
     @property
     def paused(self) -> bool: ...
     @property
-    def transport(self) -> _resp_asyncio.Transport | None: ...
+    def transport(self) -> asyncio.Transport | None: ...
     @property
     def commands(self) -> int: ...
     @property
