@@ -611,28 +611,37 @@ def _value(rows: list[Row], case: str, impl: str) -> float | None:
 
 
 def targets(rows: list[Row]) -> list[str]:
+    """Markdown rows: the two targets per size and op, for aicache (default codec)
+    and, as a diagnostic, for aicache without zlib."""
     out = []
+    plain = "aicache (no zlib)"
     for size in SIZES:
         label = _size_label(size)
         for op in ("get", "set"):
-            ours = _value(rows, f"{op} {label} c=64", "aicache")
-            base = _value(rows, f"{op} {label} c=64", BASELINE)
+            case = f"{op} {label} c=64"
+            base = _value(rows, case, BASELINE)
+            ours = _value(rows, case, "aicache")
+            diag = _value(rows, case, plain)
             if ours and base:
-                ratio = ours / base
+                r = ours / base
+                d = f"{diag / base:.2f}x" if diag else "-"
                 out.append(
-                    f"| {op} {label}, 64 tasks: aicache / redis-py throughput | "
-                    f"{ratio:.2f}x | 5x | {'met' if ratio >= 5 else 'MISSED'} |"
+                    f"| {op} {label}, 64 tasks: throughput / redis-py's | {r:.2f}x | {d} "
+                    f"| >= 5x | {'met' if r >= 5 else 'missed'} |"
                 )
     for size in SIZES:
         label = _size_label(size)
         for op in ("get", "set"):
-            ours = _value(rows, f"{op} {label} seq p50", "aicache")
-            floor = _value(rows, f"{op} {label} seq p50", "redis-benchmark -c1")
+            case = f"{op} {label} seq p50"
+            floor = _value(rows, case, "redis-benchmark -c1")
+            ours = _value(rows, case, "aicache")
+            diag = _value(rows, case, plain)
             if ours and floor:
-                ratio = ours / floor
+                r = ours / floor
+                d = f"{diag / floor:.2f}x" if diag else "-"
                 out.append(
-                    f"| {op} {label}, sequential p50: aicache / redis-benchmark -c 1 | "
-                    f"{ratio:.2f}x | <= 1.5x | {'met' if ratio <= 1.5 else 'MISSED'} |"
+                    f"| {op} {label}, sequential p50 / redis-benchmark -c 1's | "
+                    f"{r:.2f}x | {d} | <= 1.5x | {'met' if r <= 1.5 else 'missed'} |"
                 )
     return out
 
@@ -646,8 +655,8 @@ def write_doc(rows: list[Row], notes: dict[str, Any]) -> None:
         "",
         "### Targets",
         "",
-        "| measure | ratio | target | |",
-        "|---|---|---|---|",
+        "| measure | aicache | aicache (no zlib), diagnostic | target | aicache |",
+        "|---|---|---|---|---|",
         *targets(rows),
         "",
         "### Sequential latency (µs, lower is better; ratios: impl / redis-py, so below"
@@ -706,6 +715,17 @@ def main(quick: bool = False) -> None:
     if not quick:
         write_doc(rows, notes)
     print(f"results: {path}")
+
+
+def rewrite_doc() -> None:
+    """Regenerate the results section of the doc from benchmarks/results/redis.json."""
+    import json
+
+    from benchmarks._util import RESULTS
+
+    payload = json.loads((RESULTS / "redis.json").read_text())
+    rows = [Row(**r) for r in payload["rows"]]
+    write_doc(rows, payload["notes"])
 
 
 if __name__ == "__main__":

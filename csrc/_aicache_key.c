@@ -15,7 +15,9 @@
  * the original algorithm verbatim: same keys, same exceptions. */
 #include "_aicache.h"
 
+#include <float.h>
 #include <limits.h>
+#include <math.h>
 #include <string.h>
 
 #include "aic_key.h"
@@ -310,13 +312,98 @@ classify_value(opt_item *it)
     return 0;
 }
 
+/* ---- repr() of a float without David Gay's dtoa when the result is provably the
+ * same.  float.__repr__ is the shortest decimal that reads back as v (the closest
+ * one among those of that length), in fixed notation for 1e-4 <= |v| < 1e16.
+ * For j = 0, 1, 2, ... decimals this tries m = round(|v| * 10^j) and accepts the
+ * first j where m / 10^j == |v|.  That division of two exact doubles (m < 2^53,
+ * 10^j <= 10^22) is correctly rounded, i.e. it is exactly what reading the decimal
+ * m * 10^-j back gives.  While P = |v| * 10^j < 2^50, at most one m per j can read
+ * back as v and the rounded product finds it: a decimal that reads back as v is
+ * within |v| * 2^-53 of it, so m' lies within P * 2^-53 of P, and the product is off
+ * by at most P * 2^-53 too; 2 * 2^50 * 2^-53 = 1/4 < 1/2.  The first such j
+ * therefore gives the fewest significant digits, and the only decimal with them.
+ * Other values (more digits, |v| outside [1e-4, 2^50), inf, nan) return 0 and go
+ * to PyOS_double_to_string. ---- */
+
+#if FLT_EVAL_METHOD == 0 /* double arithmetic in double precision (SSE2, AArch64) */
+#define FAST_FLOAT_REPR 1
+#define FLOAT_REPR_MAX 24 /* "-" 16 digits "." ... with room to spare */
+
+static size_t
+float_repr_short(double v, char *out)
+{
+    static const double pow10d[18] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,
+                                      1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                      1e12, 1e13, 1e14, 1e15, 1e16, 1e17};
+    static const uint64_t pow10u[18] = {1ULL,
+                                        10ULL,
+                                        100ULL,
+                                        1000ULL,
+                                        10000ULL,
+                                        100000ULL,
+                                        1000000ULL,
+                                        10000000ULL,
+                                        100000000ULL,
+                                        1000000000ULL,
+                                        10000000000ULL,
+                                        100000000000ULL,
+                                        1000000000000ULL,
+                                        10000000000000ULL,
+                                        100000000000000ULL,
+                                        1000000000000000ULL,
+                                        10000000000000000ULL,
+                                        100000000000000000ULL};
+    const double limit = 1125899906842624.0; /* 2^50 */
+    double a = fabs(v);
+    uint64_t m = 0;
+    int j = 0;
+    if (a != 0.0) {
+        if (!(a >= 1e-4 && a < limit)) { /* also false for nan */
+            return 0;
+        }
+        for (;; j++) {
+            double p = a * pow10d[j];
+            if (j == 17 || !(p < limit)) {
+                return 0;
+            }
+            m = (uint64_t) (p + 0.5);
+            if ((double) m / pow10d[j] == a) {
+                break;
+            }
+        }
+    }
+    char digits[24];
+    char *d = digits + sizeof digits;
+    uint64_t ip = m / pow10u[j], frac = m % pow10u[j];
+    if (j == 0) {
+        *--d = '0'; /* float.__repr__ adds ".0" to integral values */
+    }
+    for (int k = 0; k < j; k++) {
+        *--d = (char) ('0' + frac % 10);
+        frac /= 10;
+    }
+    *--d = '.';
+    do {
+        *--d = (char) ('0' + ip % 10);
+        ip /= 10;
+    } while (ip != 0);
+    if (signbit(v)) { /* including -0.0 */
+        *--d = '-';
+    }
+    size_t n = (size_t) (digits + sizeof digits - d);
+    memcpy(out, d, n);
+    return n;
+}
+#endif
+
 /* Appends key=value for one item (UTF-8; UnicodeEncodeError for surrogates). */
 static int
 append_item(aic_key_opts *o, const opt_item *it)
 {
     Py_ssize_t klen, vlen = 0;
     const char *k = utf8_of(it->k, &klen), *v = NULL;
-    char digits[24];
+    char digits[32];
     char *dtoa = NULL;
     if (k == NULL) {
         return -1;
@@ -353,6 +440,13 @@ append_item(aic_key_opts *o, const opt_item *it)
         break;
     }
     default: /* V_FLOAT: float.__repr__ */
+#if defined(FAST_FLOAT_REPR)
+        if ((vlen = (Py_ssize_t) float_repr_short(PyFloat_AS_DOUBLE(it->v), digits)) !=
+            0) {
+            v = digits;
+            break;
+        }
+#endif
         dtoa = PyOS_double_to_string(PyFloat_AS_DOUBLE(it->v), 'r', 0,
                                      Py_DTSF_ADD_DOT_0, NULL);
         if (dtoa == NULL) {
@@ -368,6 +462,20 @@ append_item(aic_key_opts *o, const opt_item *it)
         return -1;
     }
     return 0;
+}
+
+/* a < b for exact str keys, in code point order (str.__lt__): ASCII keys, nearly
+ * all, by memcmp without a call. */
+static inline int
+key_less(PyObject *a, PyObject *b)
+{
+    if (PyUnicode_IS_COMPACT_ASCII(a) && PyUnicode_IS_COMPACT_ASCII(b)) {
+        Py_ssize_t la = PyUnicode_GET_LENGTH(a), lb = PyUnicode_GET_LENGTH(b);
+        int c =
+            memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), (size_t) (la < lb ? la : lb));
+        return c < 0 || (c == 0 && la < lb);
+    }
+    return PyUnicode_Compare(a, b) < 0;
 }
 
 /* 1 rendered (and *question set to a new reference or NULL), 0 not applicable
@@ -404,7 +512,7 @@ render_options_fast(aicpy_state *st, PyObject *options, aic_key_opts *o,
     for (i = 1; i < n; i++) { /* insertion sort: option dicts are small */
         opt_item cur = items[i];
         Py_ssize_t j = i;
-        while (j > 0 && PyUnicode_Compare(cur.k, items[j - 1].k) < 0) {
+        while (j > 0 && key_less(cur.k, items[j - 1].k)) {
             items[j] = items[j - 1];
             j--;
         }

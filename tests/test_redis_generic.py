@@ -888,3 +888,23 @@ def test_template_integration_flow_over_tls(
         await cache.disconnect()
 
     run(go())
+
+
+def test_patched_aioredis_from_url_feeds_connect() -> None:
+    """The template patches ``...redis_generic.aioredis.from_url`` with a fake."""
+
+    class PingableDict(DictRedis):
+        async def ping(self) -> bool:
+            return True
+
+    fake = PingableDict()
+    cache = GenericRedisCache(redis_url=UNREACHABLE)
+
+    async def go() -> None:
+        with mock.patch.object(redis_generic.aioredis, "from_url", return_value=fake):
+            assert await cache.connect() is True
+        assert cache.redis is fake
+        await cache.set("via-fake", 1)
+        assert "via-fake" in fake.data
+
+    run(go())
