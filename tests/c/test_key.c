@@ -1,6 +1,7 @@
 /* test_key.c -- cache keys (aic_key): hashes, word and code-point counting,
  * sanitizing, assembly (spec 5.3 worked examples) and allocation failures. */
 #include <limits.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -135,6 +136,42 @@ test_hash_vectors(void)
           memcmp(hex, "a0235b1c9b31fb49", 16) == 0);
     CHECK(aic_key_text_hash(crypto, (aic_key_alg) 7, "a", 1, 1, hex) == AIC_EINVAL);
     CHECK(aic_key_text_hash(NULL, AIC_KEY_SHA256, "a", 1, 1, hex) == AIC_EINVAL);
+}
+
+/* The MD5 text hash (aic_md5, streamed in three parts) against OpenSSL's MD5 of the
+ * concatenation, for every text length through the first block boundaries. */
+static void
+test_md5_text_hash_vs_evp(void)
+{
+    char text[160], hex[AIC_KEY_TEXT_HEX], want_hex[2 * EVP_MAX_MD_SIZE];
+    char concat[sizeof text + 64];
+    unsigned char want[EVP_MAX_MD_SIZE];
+    EVP_MD_CTX *evp = EVP_MD_CTX_new();
+    CHECK(evp != NULL);
+    if (evp == NULL) {
+        return;
+    }
+    int bad = 0;
+    for (size_t len = 0; len <= sizeof text; len++) {
+        for (size_t k = 0; k < len; k++) {
+            text[k] = k % 7 == 3 ? ' ' : (char) ('a' + k % 26);
+        }
+        size_t words = aic_key_word_count(text, len);
+        int n = snprintf(concat, sizeof concat, "%.*slen:%zuwords:%zu", (int) len, text,
+                         len, words);
+        unsigned int dlen = 0;
+        if (EVP_DigestInit_ex2(evp, crypto->md5, NULL) != 1 ||
+            EVP_DigestUpdate(evp, concat, (size_t) n) != 1 ||
+            EVP_DigestFinal_ex(evp, want, &dlen) != 1) {
+            bad++;
+            continue;
+        }
+        aic_key_hex(want_hex, want, AIC_KEY_TEXT_HEX / 2);
+        bad += aic_key_text_hash(crypto, AIC_KEY_MD5, text, len, len, hex) != AIC_OK ||
+               memcmp(hex, want_hex, AIC_KEY_TEXT_HEX) != 0;
+    }
+    CHECK(bad == 0);
+    EVP_MD_CTX_free(evp);
 }
 
 /* ---- counting ---- */
@@ -659,6 +696,7 @@ main(void)
         TEST_REPORT();
     }
     test_hash_vectors();
+    test_md5_text_hash_vs_evp();
     for (int avx2 = 1; avx2 >= 0; avx2--) { /* the AVX2 paths, then SSE2/portable */
         aic_key_allow_avx2(avx2);
         test_word_count_edges();
