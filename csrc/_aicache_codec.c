@@ -436,6 +436,8 @@ aicpy_codec_exec(PyObject *m, aicpy_state *st)
         PyModule_AddIntConstant(m, "SERIALIZER_SAFE", AIC_FRAME_SER_SAFE) < 0 ||
         PyModule_AddIntConstant(m, "SERIALIZER_JSON", AIC_FRAME_SER_JSON) < 0 ||
         PyModule_AddIntConstant(m, "SERIALIZER_PICKLE", AIC_FRAME_SER_PICKLE) < 0 ||
+        PyModule_AddIntConstant(m, "SERIALIZER_UTF8", AIC_FRAME_SER_UTF8) < 0 ||
+        PyModule_AddIntConstant(m, "SERIALIZER_RAW", AIC_FRAME_SER_RAW) < 0 ||
         PyModule_AddIntConstant(m, "CODEC_GIL_MINSIZE",
                                 (long) AICPY_CODEC_GIL_MINSIZE) < 0) {
         return -1;

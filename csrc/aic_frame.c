@@ -69,8 +69,7 @@ aic_frame_opts_check(const aic_frame_opts *o)
 static int
 serializer_known(unsigned s)
 {
-    return s == AIC_FRAME_SER_SAFE || s == AIC_FRAME_SER_JSON ||
-           s == AIC_FRAME_SER_PICKLE;
+    return s >= AIC_FRAME_SER_SAFE && s <= AIC_FRAME_SER_RAW;
 }
 
 static void

@@ -35,6 +35,8 @@
 #define AIC_FRAME_SER_SAFE 1   /* aicache's tagged JSON */
 #define AIC_FRAME_SER_JSON 2   /* plain strict JSON */
 #define AIC_FRAME_SER_PICKLE 3 /* pickle: decoded only from an authenticated frame */
+#define AIC_FRAME_SER_UTF8 4   /* a top-level str as its UTF-8 bytes (no JSON) */
+#define AIC_FRAME_SER_RAW 5    /* top-level bytes as they are (no base64, no JSON) */
 
 #define AIC_FRAME_F_COMPRESSED 0x01 /* body is a zlib stream of the payload */
 #define AIC_FRAME_F_KNOWN 0x01

@@ -22,7 +22,7 @@ if [ -z "${AICACHE_SKIP_ASAN_PYTEST:-}" ]; then
     echo "== pytest against an ASan+UBSan build of the extension"
     AICACHE_SANITIZE=1 python setup.py -q build_ext --inplace --force \
         --build-temp build/asan-temp >/dev/null
-    restore() { python setup.py -q build_ext --inplace --force >/dev/null; }
+    restore() { python setup.py -q build_ext --inplace --force >/dev/null 2>&1; }
     trap restore EXIT
     PYTHONMALLOC=malloc ASAN_OPTIONS=detect_leaks=0 \
         UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

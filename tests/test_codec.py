@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import enum
 import os
 import pickle
 import struct
@@ -23,7 +24,7 @@ from aicache import codec as codec_module
 from aicache.codec import THREAD_MIN_BYTES, CorruptPayloadError, ValueCodec
 from aicache.encryption import FernetKeyring
 from aicache.exceptions import ConfigurationError, ValidationError
-from aicache.serialization import SafeSerializer
+from aicache.serialization import SERIALIZER_IDS, SafeSerializer
 
 KEY = Fernet.generate_key()
 
@@ -84,7 +85,7 @@ def test_round_trips_with_any_threshold(value: Any, threshold: int) -> None:
 
 
 def test_compression_threshold_applies_to_the_serialized_size() -> None:
-    value = "x" * 200
+    value = ["x" * 200]
     size = len(SafeSerializer().dumps(value))
     at = ValueCodec(compression_threshold=size)
     below = ValueCodec(compression_threshold=size + 1)
@@ -260,8 +261,8 @@ def test_foreign_payloads(keyed: bool) -> None:
     c = ValueCodec(keyring=keyring() if keyed else None)
     foreign = [
         b"",
-        os.urandom(1),
-        os.urandom(100),
+        b"\xe0",  # one random byte would be valid legacy JSON when it is a digit
+        b"\xe0" + os.urandom(99),
         pickle.dumps({"from": "another library"}),
         pickle.dumps(dt.datetime(2024, 1, 1), protocol=2),
         b"\x82\xa1a\x01",  # msgpack
@@ -344,3 +345,174 @@ def test_event_loop_keeps_running_during_a_large_decode() -> None:
         return ticks - before
 
     assert asyncio.run(main()) > 1
+
+
+# ------------------------------------------------------------- fast paths
+
+
+def _sid(c: ValueCodec, data: bytes) -> int:
+    if c.encrypted:
+        data = Fernet(KEY).decrypt(data)
+    return data[3]
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "hello",
+        "héllo wörld — 日本語 🙂",
+        "\x00\n\"\\ ' \u2028 \ufeff",
+        "prose " * 20_000,
+    ],
+)
+def test_top_level_str_is_stored_as_utf8(keyed: bool, value: str) -> None:
+    c = ValueCodec(keyring=keyring() if keyed else None, compression_threshold=10**9)
+    data = c.encode(value)
+    assert _sid(c, data) == _core.SERIALIZER_UTF8
+    if not keyed:
+        assert data[13:] == value.encode("utf-8")  # no JSON escaping, no quotes
+    got = c.decode(data)
+    assert type(got) is str and got == value
+
+
+def test_str_with_lone_surrogates_goes_through_the_serializer_losslessly() -> None:
+    for value in ["\ud800", "a\udfffb", "x" * 5000 + "\udc80"]:
+        for name in ("safe", "json"):
+            c = ValueCodec(serializer=name)
+            data = c.encode(value)
+            assert data[3] == SERIALIZER_IDS[name]  # not the utf8 id
+            assert c.decode(data) == value
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (b"", b""),
+        (b"\x00\xff" * 40_000, b"\x00\xff" * 40_000),
+        (bytearray(b"abc"), b"abc"),
+        (memoryview(b"abcdef")[::2], b"ace"),  # non-contiguous views too
+    ],
+)
+def test_top_level_bytes_are_stored_raw(value: Any, expected: bytes) -> None:
+    c = ValueCodec(compression_threshold=10**9)
+    data = c.encode(value)
+    assert data[3] == _core.SERIALIZER_RAW and data[13:] == expected
+    got = c.decode(data)
+    assert type(got) is bytes and got == expected
+
+
+def test_fast_paths_per_serializer() -> None:
+    keyed = ValueCodec(keyring=keyring(), serializer="pickle")
+    assert _sid(keyed, keyed.encode(b"x")) == _core.SERIALIZER_RAW
+    assert _sid(keyed, keyed.encode("x")) == _core.SERIALIZER_UTF8
+    # pickle keeps a bytearray a bytearray, so it does not take the raw path
+    assert _sid(keyed, keyed.encode(bytearray(b"x"))) == _core.SERIALIZER_PICKLE
+    assert keyed.decode(keyed.encode(bytearray(b"x"))) == bytearray(b"x")
+    strict = ValueCodec(serializer="json")
+    assert strict.encode("x")[3] == _core.SERIALIZER_UTF8
+    with pytest.raises(ValidationError):
+        strict.encode(b"x")  # bytes are not JSON
+    # subclasses still go through the serializer (and come back as the base type)
+    safe = ValueCodec()
+
+    class Colour(enum.StrEnum):
+        RED = "red"
+
+    frame = safe.encode(Colour.RED)
+    assert frame[3] == _core.SERIALIZER_SAFE and safe.decode(frame) == "red"
+
+
+def test_fast_path_frames_with_compression_and_size_limit() -> None:
+    c = ValueCodec(compression_threshold=100, max_decoded_bytes=5000)
+    for value in ["ab" * 1000, b"ab" * 1000]:
+        data = c.encode(value)
+        assert data[4] == _core.FRAME_FLAG_COMPRESSED and len(data) < 200
+        assert c.decode(data) == value
+    with pytest.raises(ValidationError):
+        c.encode("a" * 5001)
+    with pytest.raises(ValidationError):
+        c.encode(b"a" * 5001)
+
+
+def test_invalid_utf8_in_a_utf8_frame_is_corrupt() -> None:
+    c = ValueCodec()
+    frame = _core.Codec(None, 1000, 6, 1 << 20).encode(
+        _core.SERIALIZER_UTF8, b"ok \xed\xa0\x80"
+    )
+    err = _corrupt(c, frame)
+    assert err.reason == "serializer"
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_every_bit_flip_of_fast_path_frames_is_detected(keyed: bool) -> None:
+    c = ValueCodec(keyring=keyring() if keyed else None)
+    for value in ["héllo", b"\x00\x01\x02"]:
+        data = c.encode(value)
+        for i in range(len(data) * 8):
+            bad = bytearray(data)
+            bad[i // 8] ^= 1 << (i % 8)
+            try:
+                got = c.decode(bytes(bad))
+            except CorruptPayloadError:
+                continue
+            assert got == value and type(got) is type(value), f"bit {i}: {got!r}"
+
+
+def test_frames_of_the_older_ids_still_decode() -> None:
+    """Frames written before the fast paths (a str as safe/json JSON, bytes as a
+    safe tag) keep decoding to the same values and types."""
+    ref = _core.Codec(None, 10**9, 6, 1 << 20)
+    frames = [
+        (ref.encode(_core.SERIALIZER_SAFE, b'"hello"'), "hello"),
+        (ref.encode(_core.SERIALIZER_JSON, b'"h\\u00e9"'), "hé"),
+        (
+            ref.encode(_core.SERIALIZER_SAFE, b'{"$aic":["bytes","AAE="]}'),
+            b"\x00\x01",
+        ),
+        (
+            ref.encode(_core.SERIALIZER_SAFE, b'{"$aic":["bytearray","AAE="]}'),
+            bytearray(b"\x00\x01"),
+        ),
+    ]
+    # the example of docs/wire-format.md, byte for byte
+    assert frames[0][0] == bytes.fromhex("ffac01010000000007c24e3565") + b'"hello"'
+    c = ValueCodec()
+    for frame, value in frames:
+        got = c.decode(frame)
+        assert got == value and type(got) is type(value)
+
+
+# ------------------------------------------------------------- thread policy
+
+
+def test_thread_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    used: list[str] = []
+    real = asyncio.to_thread
+
+    async def spy(func: Any, /, *args: Any) -> Any:
+        used.append(func.__name__)
+        return await real(func, *args)
+
+    monkeypatch.setattr(codec_module.asyncio, "to_thread", spy)
+    plain = ValueCodec(compression_threshold=10**9, max_decoded_bytes=1 << 22)
+    zipped = ValueCodec(compression_threshold=1000)
+    mid = "a" * (THREAD_MIN_BYTES * 2)  # large, but a plain frame is just a copy
+    huge = os.urandom(codec_module.PLAIN_THREAD_MIN_BYTES)
+
+    async def main() -> None:
+        for c, value, threaded in [
+            (plain, mid, False),
+            (plain, huge, True),
+            (zipped, mid, True),  # deflate on encode, inflate on decode
+            (zipped, "a" * 2000, False),  # small: the hand-off costs more
+        ]:
+            used.clear()
+            data = await c.encode_async(value)
+            assert (used == ["encode"]) is threaded, (len(data), used)
+            used.clear()
+            assert await c.decode_async(data) == value
+            assert (used == ["decode"]) is threaded, (len(data), used)
+
+    asyncio.run(main())

@@ -62,6 +62,7 @@ def test_module_constants() -> None:
         2,
         3,
     )
+    assert (_core.SERIALIZER_UTF8, _core.SERIALIZER_RAW) == (4, 5)
     assert _core.FRAME_FLAG_COMPRESSED == 1
     assert _core.FRAME_MAX_PAYLOAD == 2**32 - 1
     assert _core.CODEC_GIL_MINSIZE == 64 * 1024
@@ -77,7 +78,7 @@ def test_magic_never_starts_the_originals_formats() -> None:
         pickle.loads(ref_frame(b"{}"))
 
 
-@pytest.mark.parametrize("sid", [1, 2, 3])
+@pytest.mark.parametrize("sid", [1, 2, 3, 4, 5])
 def test_uncompressed_frame_matches_reference(sid: int) -> None:
     c = codec()
     payload = b'{"a":1,"b":"x"}'

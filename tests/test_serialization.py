@@ -19,12 +19,15 @@ from hypothesis import strategies as st
 
 from aicache.exceptions import ValidationError
 from aicache.serialization import (
+    FAST_PATH_IDS,
     SERIALIZER_IDS,
     TAG,
     CorruptPayloadError,
     JsonSerializer,
     PickleSerializer,
+    RawSerializer,
     SafeSerializer,
+    Utf8Serializer,
     serializer_by_id,
     serializer_by_name,
 )
@@ -416,10 +419,72 @@ def test_pickle_serializer() -> None:
 
 def test_registry() -> None:
     assert SERIALIZER_IDS == {"safe": 1, "json": 2, "pickle": 3}
-    for name, sid in SERIALIZER_IDS.items():
+    assert FAST_PATH_IDS == {"utf8": 4, "raw": 5}
+    for name, sid in {**SERIALIZER_IDS, **FAST_PATH_IDS}.items():
         assert serializer_by_name(name).id == sid
         assert serializer_by_id(sid).name == name
     with pytest.raises(KeyError):
         serializer_by_name("yaml")
     with pytest.raises(KeyError):
         serializer_by_id(0)
+
+
+# ---------------------------------------------------------------- fast paths
+
+
+@given(st.text())
+def test_utf8_serializer_round_trips_text(value: str) -> None:
+    data = Utf8Serializer().dumps(value)
+    assert data == value.encode("utf-8")
+    assert Utf8Serializer().loads(data) == value
+
+
+def test_utf8_serializer_refuses_what_has_no_utf8_form() -> None:
+    u = Utf8Serializer()
+    with pytest.raises(ValidationError, match="lone surrogate at index 1"):
+        u.dumps("a\ud800")
+    with pytest.raises(ValidationError, match="str only"):
+        u.dumps(b"bytes")
+    for bad in (b"\xff", b"\xed\xa0\x80", b"abc\xe2\x82"):  # surrogate, truncated
+        with pytest.raises(CorruptPayloadError) as ei:
+            u.loads(bad)
+        assert ei.value.reason == "serializer"
+
+
+def test_raw_serializer_returns_bytes() -> None:
+    r = RawSerializer()
+    b = b"\x00\xff"
+    assert r.dumps(b) is b  # no copy for bytes
+    assert r.dumps(bytearray(b)) == b and type(r.dumps(bytearray(b))) is bytes
+    assert r.dumps(memoryview(b"abcd")[1:3]) == b"bc"
+    assert r.loads(b) is b
+    with pytest.raises(ValidationError, match="bytes only"):
+        r.dumps("text")
+
+
+def test_big_mostly_ascii_text_is_written_with_ascii_escapes() -> None:
+    # A few typographic characters in long English text: \u escapes (faster to
+    # write and read); text mostly outside ASCII, or small values: raw UTF-8.
+    english = ("The answer \u2014 in short: " + "caching pays. " * 20) * 20
+    value = {"text": english, "n": 1, "lone": "\ud800", "when": dt.date(2024, 1, 2)}
+    data = SAFE.dumps(value)
+    assert data.isascii() and b"\\u2014" in data and b"\\ud800" in data
+    assert SAFE.loads(data) == value
+    cjk = {"text": "\u65e5\u672c\u8a9e\u306e\u6587\u7ae0\u3002" * 600, "lone": "\udfff"}
+    data = SAFE.dumps(cjk)
+    assert "\u65e5".encode() in data and SAFE.loads(data) == cjk
+    assert SAFE.dumps({"t": "caf\u00e9"}) == '{"t":"caf\u00e9"}'.encode()
+    for top in (english, [english], (english,)):
+        assert SAFE.dumps(top).isascii() and SAFE.loads(SAFE.dumps(top)) == top
+
+
+def test_big_string_notes_do_not_leak_between_values() -> None:
+    class Model:
+        def model_dump(self) -> dict[str, Any]:
+            inner = SAFE.dumps({"cjk": "\u65e5" * 5000})  # a dumps() inside a dumps()
+            return {"inner": len(inner)}
+
+    value = {"a": "x\u2014" + "y" * 5000, "m": Model()}
+    data = SAFE.dumps(value)
+    assert data.isascii()  # the inner CJK string did not decide the outer value
+    assert SAFE.loads(data) == {"a": value["a"], "m": {"inner": 15010}}

@@ -135,6 +135,8 @@ FRAME_MAX_PAYLOAD: Final[int]
 SERIALIZER_SAFE: Final[int]
 SERIALIZER_JSON: Final[int]
 SERIALIZER_PICKLE: Final[int]
+SERIALIZER_UTF8: Final[int]
+SERIALIZER_RAW: Final[int]
 CODEC_GIL_MINSIZE: Final[int]
 
 @final

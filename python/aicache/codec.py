@@ -13,10 +13,18 @@ wrong-version, oversized or foreign payload raises :class:`CorruptPayloadError`
 written by the original template (spec section 7) are read for migration when
 ``accept_legacy`` is true (see :mod:`aicache.legacy` for what is refused).
 
-Threads: ``encode_async`` / ``decode_async`` run the C part for payloads of
-64 KiB or more in a worker thread (``asyncio.to_thread``) with the GIL released,
-so the event loop keeps running. Serializing (the ``json`` module) holds the GIL
-wherever it runs, so it stays on the loop: moving it would not free the loop.
+Fast paths: a top-level ``str`` is stored as its UTF-8 bytes (frame serializer
+``"utf8"``) and, with the ``safe`` serializer, top-level ``bytes`` / ``bytearray``
+/ ``memoryview`` as the bytes themselves (``"raw"``; they come back as ``bytes``),
+so no JSON escaping or base64 runs for them. With ``pickle`` only exact ``bytes``
+take the raw path (pickle keeps a ``bytearray`` a ``bytearray``); with ``json``
+only ``str`` does (``bytes`` are not JSON). A ``str`` holding lone surrogates (no
+UTF-8 form) goes through the configured serializer instead, which keeps it.
+
+Threads: ``encode_async`` / ``decode_async`` run the C part in a worker thread
+(``asyncio.to_thread``, GIL released) only when it is both large and real work;
+see :meth:`ValueCodec._threaded`. Serializing (the ``json`` module) holds the
+GIL wherever it runs, so it stays on the loop: moving it would not free the loop.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from aicache import _core
 from aicache.exceptions import ConfigurationError, ValidationError
 from aicache.legacy import decode_legacy
 from aicache.serialization import (
+    FAST_PATH_IDS,
     SERIALIZER_IDS,
     CorruptPayloadError,
     Serializer,
@@ -38,12 +47,38 @@ from aicache.serialization import (
 if TYPE_CHECKING:
     from aicache.encryption import FernetKeyring
 
-__all__ = ["THREAD_MIN_BYTES", "CorruptPayloadError", "ValueCodec"]
+__all__ = [
+    "PLAIN_THREAD_MIN_BYTES",
+    "THREAD_MIN_BYTES",
+    "CorruptPayloadError",
+    "ValueCodec",
+]
 
-#: Payloads at least this large are framed / unframed in a worker thread.
+# When the C part goes to a worker thread. A hand-off (to_thread + wake-up) costs
+# about 60 us, so it only pays when the C call would block the loop for much
+# longer, and only for work done with the GIL released (zlib, Fernet, inflate):
+# zlib level 6 runs at ~60 us per 4 KB and Fernet/inflate at a few hundred MB/s,
+# so 64 KiB of such work is >= ~150 us. A plain frame is only a memcpy + CRC-32
+# (~1 GB/s here): it blocks the loop for ~1 ms at 1 MiB, so below that it stays
+# on the loop (a thread would cost more than it saves).
+#: Smallest payload (or stored value) framed / unframed in a thread when it is
+#: compressed, encrypted or inflated.
 THREAD_MIN_BYTES: Final = _core.CODEC_GIL_MINSIZE
+#: Smallest plain frame (no zlib, no Fernet) handled in a thread.
+PLAIN_THREAD_MIN_BYTES: Final = 1024 * 1024
 DEFAULT_MAX_DECODED_BYTES: Final = 64 * 1024 * 1024
 _PICKLE_ID: Final = SERIALIZER_IDS["pickle"]
+_UTF8_ID: Final = FAST_PATH_IDS["utf8"]
+_RAW_ID: Final = FAST_PATH_IDS["raw"]
+_MAGIC: Final = _core.FRAME_MAGIC
+_FLAG_COMPRESSED: Final = _core.FRAME_FLAG_COMPRESSED
+_HEADER_LEN: Final = _core.FRAME_HEADER_LEN
+# The top-level types stored raw ("raw" id), per configured serializer.
+_RAW_TYPES: Final[dict[str, frozenset[type]]] = {
+    "safe": frozenset({bytes, bytearray, memoryview}),
+    "pickle": frozenset({bytes}),
+    "json": frozenset(),
+}
 
 
 def _int_option(name: str, value: object, low: int, high: int) -> int:
@@ -96,6 +131,7 @@ class ValueCodec:
                 {"parameter": "serializer", "value": "pickle"},
             )
         self._serializer: Serializer = serializer_by_name(serializer)
+        self._raw_types = _RAW_TYPES[serializer]
         self._keyring = keyring
         self._accept_legacy = bool(accept_legacy)
         self._max_decoded = max_bytes
@@ -152,31 +188,51 @@ class ValueCodec:
 
     # ---------------------------------------------------------------- encode
 
-    def _serialize(self, value: Any) -> bytes:
-        payload = self._serializer.dumps(value)  # ValidationError for the unsupported
+    def _serialize(self, value: Any) -> tuple[int, bytes]:
+        """(frame serializer id, payload); the fast paths first (module doc)."""
+        t = type(value)
+        sid = self._serializer.id
+        payload: bytes | None = None
+        if t is str:
+            try:
+                payload, sid = value.encode("utf-8"), _UTF8_ID
+            except UnicodeEncodeError:  # lone surrogates: the serializer keeps them
+                pass
+        elif t in self._raw_types:
+            payload, sid = (value if t is bytes else bytes(value)), _RAW_ID
+        if payload is None:
+            payload = self._serializer.dumps(value)  # ValidationError if unsupported
         if len(payload) > self._max_decoded:
             raise ValidationError(
                 f"serialized value is {len(payload)} bytes, over max_decoded_bytes "
                 f"({self._max_decoded}); it could not be read back",
                 {"size": len(payload), "max_decoded_bytes": self._max_decoded},
             )
-        return payload
+        return sid, payload
 
-    def _frame(self, payload: bytes) -> bytes:
-        frame = self._core.encode(self._serializer.id, payload)
-        self._encoded += 1
-        return frame
+    def _threaded(self, size: int, work: bool) -> bool:
+        """Whether the C part for `size` bytes goes to a worker thread (see the
+        thresholds above); `work`: zlib, Fernet or inflate runs besides the copy."""
+        if work or self._keyring is not None:
+            return size >= THREAD_MIN_BYTES
+        return size >= PLAIN_THREAD_MIN_BYTES
 
     def encode(self, value: Any) -> bytes:
         """The bytes to store for value. ValidationError when it cannot be stored."""
-        return self._frame(self._serialize(value))
+        sid, payload = self._serialize(value)
+        frame = self._core.encode(sid, payload)
+        self._encoded += 1
+        return frame
 
     async def encode_async(self, value: Any) -> bytes:
-        """encode(); the C part of large payloads runs in a worker thread."""
-        payload = self._serialize(value)
-        if len(payload) < THREAD_MIN_BYTES:
-            return self._frame(payload)
-        frame = await asyncio.to_thread(self._core.encode, self._serializer.id, payload)
+        """encode(); the C part of large compressed/encrypted payloads (and of very
+        large plain ones) runs in a worker thread."""
+        sid, payload = self._serialize(value)
+        size = len(payload)
+        if self._threaded(size, size >= self._core.compression_threshold):
+            frame = await asyncio.to_thread(self._core.encode, sid, payload)
+        else:
+            frame = self._core.encode(sid, payload)
         self._encoded += 1
         return frame
 
@@ -244,13 +300,23 @@ class ValueCodec:
         return self._load(sid, payload)
 
     async def decode_async(self, data: bytes) -> Any:
-        """decode(); the C part of large payloads runs in a worker thread."""
+        """decode(); the C part of large encrypted/compressed values (and of very
+        large plain ones) runs in a worker thread."""
         data = self._as_bytes(data)
+        # A plain frame's header says whether it inflates and to how much (the
+        # work); a token or a legacy payload is judged by its size and the keyring.
+        size, inflates = len(data), False
+        if (
+            size >= _HEADER_LEN
+            and data[4] & _FLAG_COMPRESSED
+            and data.startswith(_MAGIC)
+        ):
+            size, inflates = int.from_bytes(data[5:9], "big"), True
         try:
-            if len(data) < THREAD_MIN_BYTES:
-                sid, payload = self._core.decode(data)
-            else:
+            if self._threaded(size, inflates):
                 sid, payload = await asyncio.to_thread(self._core.decode, data)
+            else:
+                sid, payload = self._core.decode(data)
         except (_core.PayloadError, _core.InvalidToken) as e:
             return self._unframe_failed(data, e)
         return self._load(sid, payload)

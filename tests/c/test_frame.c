@@ -241,7 +241,7 @@ test_encode_preconditions(void)
     CHECK(aic_frame_encode(&o, 0, (const unsigned char *) "x", 1, NOW, NULL, out,
                            sizeof out, &len, NULL) == AIC_EINVAL);
     CHECK(len == 0);
-    CHECK(aic_frame_encode(&o, 4, (const unsigned char *) "x", 1, NOW, NULL, out,
+    CHECK(aic_frame_encode(&o, 6, (const unsigned char *) "x", 1, NOW, NULL, out,
                            sizeof out, &len, NULL) == AIC_EINVAL);
     CHECK(aic_frame_encode(&o, 1, (const unsigned char *) "x", 1, NOW, NULL, out, H,
                            &len, NULL) == AIC_EINVAL); /* outcap below the bound */
@@ -293,7 +293,7 @@ test_malformed_plain(void)
         {2, 0, 1, AIC_EFRAME, AIC_FRAME_R_VERSION},
         {2, 2, 1, AIC_EFRAME, AIC_FRAME_R_VERSION},
         {3, 0, 1, AIC_EFRAME, AIC_FRAME_R_SERIALIZER},
-        {3, 4, 1, AIC_EFRAME, AIC_FRAME_R_SERIALIZER},
+        {3, 6, 1, AIC_EFRAME, AIC_FRAME_R_SERIALIZER},
         {3, 255, 1, AIC_EFRAME, AIC_FRAME_R_SERIALIZER},
         {3, AIC_FRAME_SER_PICKLE, 1, AIC_EFRAME, AIC_FRAME_R_UNAUTHENTICATED},
         {4, 0x02, 1, AIC_EFRAME, AIC_FRAME_R_FLAGS},
