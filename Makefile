@@ -44,10 +44,10 @@ ctest-valgrind: $(addprefix $(B)/plain/,$(TESTS))
 	@set -e; for t in $^; do echo "== $$t (valgrind)"; \
 		valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect ./$$t; done
 
-$(B)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(CORE_HDR)
+$(B)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(dir $@)
 	clang $(filter-out -Werror,$(CFLAGS_BASE)) -O1 -fsanitize=fuzzer,address,undefined \
-		-o $@ $< $(CORE_SRC) $(PKG_LIBS)
+		-Itests/fuzz -o $@ $< $(CORE_SRC) $(PKG_LIBS)
 
 fuzz-build: $(addprefix $(B)/fuzz/,$(FUZZERS))
 
@@ -61,7 +61,7 @@ fuzz: fuzz-build
 		test $${PIPESTATUS[0]:-0} -eq 0; done
 
 format-check:
-	clang-format --dry-run -Werror csrc/*.c csrc/*.h $(wildcard tests/c/*.c tests/c/*.h tests/fuzz/*.c)
+	clang-format --dry-run -Werror csrc/*.c csrc/*.h $(wildcard tests/c/*.c tests/c/*.h tests/fuzz/*.c tests/fuzz/*.h)
 
 clean-c:
 	rm -rf $(B)

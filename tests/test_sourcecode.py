@@ -85,7 +85,7 @@ def test_package_ships_typing_markers() -> None:
 def test_c_sources_are_clang_formatted() -> None:
     files = [str(p) for p in sorted(CSRC.glob("*.[ch]"))]
     files += [str(p) for p in sorted((ROOT / "tests" / "c").glob("*.[ch]"))]
-    files += [str(p) for p in sorted((ROOT / "tests" / "fuzz").glob("*.c"))]
+    files += [str(p) for p in sorted((ROOT / "tests" / "fuzz").glob("*.[ch]"))]
     res = _run(["clang-format", "--dry-run", "-Werror", *files])
     assert res.returncode == 0, res.stderr[-4000:]
 

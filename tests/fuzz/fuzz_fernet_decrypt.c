@@ -22,37 +22,10 @@
 
 #include "aic_crypto.h"
 #include "aic_fernet.h"
-
-#define REQUIRE(cond)                                                                  \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            fprintf(stderr, "%s:%d: REQUIRE(%s) failed\n", __FILE__, __LINE__, #cond); \
-            abort();                                                                   \
-        }                                                                              \
-    } while (0)
+#include "fuzz_common.h"
 
 /* Capped allocator (hiredis' fuzzer idea): the core's allocations above the cap
  * fail with AIC_ENOMEM instead of exhausting the machine. */
-#define MAX_ALLOC_BYTES ((size_t) 64 * 1024 * 1024)
-
-static void *
-capped_malloc(size_t n)
-{
-    return n > MAX_ALLOC_BYTES ? NULL : malloc(n);
-}
-
-static void *
-capped_calloc(size_t c, size_t n)
-{
-    return (n != 0 && c > MAX_ALLOC_BYTES / n) ? NULL : calloc(c, n);
-}
-
-static void *
-capped_realloc(void *p, size_t n)
-{
-    return n > MAX_ALLOC_BYTES ? NULL : realloc(p, n);
-}
-
 /* The seeds' clock: tokens are stamped around this time. */
 #define NOW 1700000000u
 
@@ -60,17 +33,12 @@ static aic_crypto *crypto;
 static aic_fernet *seed_key; /* the key the seeds are signed with */
 static aic_fernet *ring;     /* another key first, then the seeds' key */
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void) argc;
     (void) argv;
-    static const aic_allocator capped = {capped_malloc, capped_calloc, capped_realloc,
-                                         free};
-    aic_set_allocator(&capped);
+    fuzz_install_capped_allocator();
     unsigned char keys[2][AIC_FERNET_KEYBYTES];
     for (int i = 0; i < AIC_FERNET_KEYBYTES; i++) {
         keys[0][i] = (unsigned char) (0xF0 ^ i);

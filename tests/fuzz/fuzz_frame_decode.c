@@ -14,40 +14,18 @@
 #include "aic_crypto.h"
 #include "aic_fernet.h"
 #include "aic_frame.h"
-
-#define MAX_MALLOC_BYTES ((size_t) 10 * 1024 * 1024)
-
-static void *
-capped_malloc(size_t n)
-{
-    return n > MAX_MALLOC_BYTES ? NULL : malloc(n);
-}
-
-static void *
-capped_calloc(size_t c, size_t n)
-{
-    return (n && c > MAX_MALLOC_BYTES / n) ? NULL : calloc(c, n);
-}
-
-static void *
-capped_realloc(void *p, size_t n)
-{
-    return n > MAX_MALLOC_BYTES ? NULL : realloc(p, n);
-}
+#define FUZZ_MAX_ALLOC_BYTES ((size_t) 10 * 1024 * 1024)
+#include "fuzz_common.h"
 
 static aic_crypto *crypto;
 static aic_fernet *fernet;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void) argc;
     (void) argv;
-    static const aic_allocator a = {capped_malloc, capped_calloc, capped_realloc, free};
-    aic_set_allocator(&a);
+    fuzz_install_capped_allocator();
     unsigned char key[1][AIC_FERNET_KEYBYTES];
     for (size_t i = 0; i < AIC_FERNET_KEYBYTES; i++) {
         key[0][i] = (unsigned char) i; /* bytes 0..31, as in make_frame_seeds.py */

@@ -19,47 +19,14 @@
 #include <string.h>
 
 #include "aic_codec.h"
-
-#define REQUIRE(cond)                                                                  \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            fprintf(stderr, "%s:%d: REQUIRE(%s) failed\n", __FILE__, __LINE__, #cond); \
-            abort();                                                                   \
-        }                                                                              \
-    } while (0)
-
-/* Capped allocator: a single allocation above 64 MiB fails (AIC_ENOMEM). */
-#define MAX_ALLOC_BYTES ((size_t) 64 * 1024 * 1024)
-
-static void *
-capped_malloc(size_t n)
-{
-    return n > MAX_ALLOC_BYTES ? NULL : malloc(n);
-}
-
-static void *
-capped_calloc(size_t c, size_t n)
-{
-    return (n != 0 && c > MAX_ALLOC_BYTES / n) ? NULL : calloc(c, n);
-}
-
-static void *
-capped_realloc(void *p, size_t n)
-{
-    return n > MAX_ALLOC_BYTES ? NULL : realloc(p, n);
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_common.h"
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void) argc;
     (void) argv;
-    static const aic_allocator capped = {capped_malloc, capped_calloc, capped_realloc,
-                                         free};
-    aic_set_allocator(&capped);
+    fuzz_install_capped_allocator();
     return 0;
 }
 

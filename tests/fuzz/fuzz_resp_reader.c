@@ -10,36 +10,15 @@
 #include <string.h>
 
 #include "aic_resp.h"
-
-#define MAX_MALLOC_BYTES ((size_t) 10 * 1024 * 1024)
-
-static void *
-capped_malloc(size_t n)
-{
-    return n > MAX_MALLOC_BYTES ? NULL : malloc(n);
-}
-
-static void *
-capped_calloc(size_t c, size_t n)
-{
-    return (n && c > MAX_MALLOC_BYTES / n) ? NULL : calloc(c, n);
-}
-
-static void *
-capped_realloc(void *p, size_t n)
-{
-    return n > MAX_MALLOC_BYTES ? NULL : realloc(p, n);
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
+#define FUZZ_MAX_ALLOC_BYTES ((size_t) 10 * 1024 * 1024)
+#include "fuzz_common.h"
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void) argc;
     (void) argv;
-    static const aic_allocator a = {capped_malloc, capped_calloc, capped_realloc, free};
-    aic_set_allocator(&a);
+    fuzz_install_capped_allocator();
     return 0;
 }
 
@@ -178,7 +157,6 @@ run(const aic_resp_limits *lim, const uint8_t *data, size_t size, size_t chunk,
     return rc;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
