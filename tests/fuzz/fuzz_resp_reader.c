@@ -157,7 +157,6 @@ run(const aic_resp_limits *lim, const uint8_t *data, size_t size, size_t chunk,
     return rc;
 }
 
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
