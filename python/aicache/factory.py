@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aicache.config import CacheConfig
@@ -286,6 +286,36 @@ class CacheFactory:
 
     # ------------------------------------------------------------------ helpers
 
+    async def _create_connected(
+        self,
+        build: Callable[[], GenericRedisCache],
+        *,
+        label: str,
+        cache_type: str,
+        redis_url: str,
+        default_ttl: int,
+        fallback_size: int,
+        fail_on_connection_error: bool,
+    ) -> GenericRedisCache | InMemoryCache:
+        """Builds a Redis-backed cache and connects it, with the spec's policy:
+        domain errors propagate unchanged; a failed connection or any other error
+        raises InfrastructureError when fail_on_connection_error, else falls back to
+        an InMemoryCache(default_ttl, fallback_size)."""
+        policy: dict[str, Any] = {
+            "label": label,
+            "cache_type": cache_type,
+            "redis_url": redis_url,
+            "default_ttl": default_ttl,
+            "fallback_size": fallback_size,
+            "fail_on_connection_error": fail_on_connection_error,
+        }
+        try:
+            return await self._connect_or_fallback(build(), **policy)
+        except _DOMAIN_ERRORS:
+            raise
+        except Exception as exc:
+            return self._unexpected(exc, **policy)
+
     async def _connect_or_fallback(
         self,
         cache: GenericRedisCache,
@@ -380,8 +410,8 @@ class CacheFactory:
             compression_level=compression_level,
             **kwargs,
         )
-        try:
-            cache = GenericRedisCache(
+        return await self._create_connected(
+            lambda: GenericRedisCache(
                 redis_url=redis_url,
                 default_ttl=default_ttl,
                 enable_l1_cache=enable_l1_cache,
@@ -391,28 +421,14 @@ class CacheFactory:
                 performance_monitor=self._performance_monitor,
                 security_config=security_config,
                 **kwargs,
-            )
-            return await self._connect_or_fallback(
-                cache,
-                label="web application",
-                cache_type="web_app",
-                redis_url=redis_url,
-                default_ttl=default_ttl,
-                fallback_size=l1_cache_size,
-                fail_on_connection_error=fail_on_connection_error,
-            )
-        except _DOMAIN_ERRORS:
-            raise
-        except Exception as exc:
-            return self._unexpected(
-                exc,
-                label="web application",
-                cache_type="web_app",
-                redis_url=redis_url,
-                default_ttl=default_ttl,
-                fallback_size=l1_cache_size,
-                fail_on_connection_error=fail_on_connection_error,
-            )
+            ),
+            label="web application",
+            cache_type="web_app",
+            redis_url=redis_url,
+            default_ttl=default_ttl,
+            fallback_size=l1_cache_size,
+            fail_on_connection_error=fail_on_connection_error,
+        )
 
     async def for_ai_app(
         self,
@@ -480,8 +496,8 @@ class CacheFactory:
                 },
             )
         size = memory_cache_size if memory_cache_size is not None else l1_cache_size
-        try:
-            cache = AIResponseCache(
+        result = await self._create_connected(
+            lambda: AIResponseCache(
                 redis_url=redis_url,
                 default_ttl=default_ttl,
                 enable_l1_cache=enable_l1_cache,
@@ -493,28 +509,14 @@ class CacheFactory:
                 performance_monitor=self._performance_monitor,
                 security_config=security_config,
                 **kwargs,
-            )
-            result = await self._connect_or_fallback(
-                cache,
-                label="AI application",
-                cache_type="ai_app",
-                redis_url=redis_url,
-                default_ttl=default_ttl,
-                fallback_size=size,
-                fail_on_connection_error=fail_on_connection_error,
-            )
-        except _DOMAIN_ERRORS:
-            raise
-        except Exception as exc:
-            return self._unexpected(
-                exc,
-                label="AI application",
-                cache_type="ai_app",
-                redis_url=redis_url,
-                default_ttl=default_ttl,
-                fallback_size=size,
-                fail_on_connection_error=fail_on_connection_error,
-            )
+            ),
+            label="AI application",
+            cache_type="ai_app",
+            redis_url=redis_url,
+            default_ttl=default_ttl,
+            fallback_size=size,
+            fail_on_connection_error=fail_on_connection_error,
+        )
         assert isinstance(result, AIResponseCache | InMemoryCache)
         return result
 
@@ -552,8 +554,8 @@ class CacheFactory:
         )
         if use_memory_cache:
             return InMemoryCache(default_ttl=default_ttl, max_size=l1_cache_size)
-        try:
-            cache = GenericRedisCache(
+        return await self._create_connected(
+            lambda: GenericRedisCache(
                 redis_url=redis_url,
                 default_ttl=default_ttl,
                 enable_l1_cache=enable_l1_cache,
@@ -563,28 +565,14 @@ class CacheFactory:
                 performance_monitor=self._performance_monitor,
                 security_config=security_config,
                 **kwargs,
-            )
-            return await self._connect_or_fallback(
-                cache,
-                label="testing",
-                cache_type="testing",
-                redis_url=redis_url,
-                default_ttl=default_ttl,
-                fallback_size=l1_cache_size,
-                fail_on_connection_error=fail_on_connection_error,
-            )
-        except _DOMAIN_ERRORS:
-            raise
-        except Exception as exc:
-            return self._unexpected(
-                exc,
-                label="testing",
-                cache_type="testing",
-                redis_url=redis_url,
-                default_ttl=default_ttl,
-                fallback_size=l1_cache_size,
-                fail_on_connection_error=fail_on_connection_error,
-            )
+            ),
+            label="testing",
+            cache_type="testing",
+            redis_url=redis_url,
+            default_ttl=default_ttl,
+            fallback_size=l1_cache_size,
+            fail_on_connection_error=fail_on_connection_error,
+        )
 
     # ------------------------------------------------------------------ from config
 
