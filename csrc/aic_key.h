@@ -12,9 +12,10 @@
  * interpreter's str() of each value; aic_key_opts helps to build it), because only
  * the interpreter can render its objects.
  *
- * Hashing goes through the algorithms fetched once in aic_crypto (never an implicit
- * fetch).  Nothing here keeps state between calls, so every function is safe to call
- * from many threads at once with the same (immutable) aic_crypto. */
+ * SHA-256 goes through the algorithm fetched once in aic_crypto (never an implicit
+ * fetch); MD5 is aic_md5 (a compatibility fingerprint, faster than EVP on the short
+ * option strings).  Nothing here keeps state between calls, so every function is
+ * safe to call from many threads at once with the same (immutable) aic_crypto. */
 #ifndef AIC_KEY_H
 #define AIC_KEY_H
 
@@ -58,8 +59,8 @@ int aic_key_hashes_text(const aic_key_input *in);
  * non-zero length), AIC_ETOOBIG (the length overflows size_t). */
 AIC_MUST_USE int aic_key_length(const aic_key_input *in, size_t *len);
 
-/* A reusable digest context: saves an allocation per key for a caller that builds
- * many.  Not thread-safe: one per thread, or used under the caller's lock (the
+/* A reusable SHA-256 digest context: saves an allocation per key for a caller that
+ * builds many.  Not thread-safe: one per thread, or used under the caller's lock (the
  * binding uses one per generator, only while it holds the GIL). */
 typedef struct aic_key_scratch aic_key_scratch;
 

@@ -828,3 +828,18 @@ def test_property_keys_equal_the_reference(
         text, threshold, algorithm
     )
     assert _core.key_text_metrics(text) == (len(text), len(text.split()))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.floats(min_value=1e-4, max_value=2.0**50),
+        st.integers(min_value=-(10**6), max_value=10**6).map(lambda i: i / 1000),
+    )
+)
+def test_float_option_values_render_like_python_str(value: float) -> None:
+    """The C fast path for floats must give exactly str(value) (the original's f-string)."""
+    key = CacheKeyGenerator().generate_cache_key("x", "op", {"x": value})
+    expected = hashlib.md5(f"x={value}".encode()).hexdigest()[:8]
+    assert key == f"ai_cache:op:op|txt:x|opts:{expected}"

@@ -338,6 +338,159 @@ class MeasurementBuffer(Sequence[T], Generic[T]):
         return f"MeasurementBuffer({list(self._items)!r}, maxlen={self.maxlen})"
 
 
+# A cache operation recorded by the monitor itself, materialised into a
+# PerformanceMetric only when someone reads the buffer:
+# (timestamp, duration, operation, text_length, additional_data), where
+# additional_data is a dict (kept as is), None, or a tuple of (key, value) pairs (a
+# fresh dict per metric, so internal callers can pass shared constants).
+_OpRecord = tuple[float, float, str, int, Any]
+
+
+def _as_metric(item: Any) -> Any:
+    if type(item) is not tuple:
+        return item
+    timestamp, duration, operation, length, data = item
+    if data is not None and type(data) is not dict:
+        data = dict(data)
+    return PerformanceMetric(duration, length, timestamp, operation, data)
+
+
+def _restore_operation_buffer(
+    maxlen: int, items: list[PerformanceMetric]
+) -> _OperationTimesBuffer:
+    return _OperationTimesBuffer(maxlen, threading.RLock(), items)
+
+
+class _OperationTimesBuffer(MeasurementBuffer[PerformanceMetric]):
+    """``cache_operation_times``: a :class:`MeasurementBuffer` whose newest items may
+    be compact :data:`_OpRecord` tuples, appended by the monitor under ``lock``.
+
+    Building a dataclass and a dict per operation costs more than the rest of the
+    recording, and most programs never read the individual measurements; so every
+    read (and every public mutation) first converts the pending tuples, which always
+    form the newest end, into :class:`PerformanceMetric` objects in place. After
+    that, reads return the same objects each time, as a plain buffer does.
+    """
+
+    __slots__ = ("_lock", "_pending")
+
+    def __init__(
+        self,
+        maxlen: int,
+        lock: threading.RLock,
+        items: Iterable[PerformanceMetric] = (),
+    ) -> None:
+        super().__init__(maxlen, items)
+        self._lock = lock
+        self._pending = 0  # upper bound on the tuples at the newest end
+
+    def _push(self, record: _OpRecord) -> None:
+        """Append a compact record; the caller holds the lock."""
+        self._items.append(record)  # type: ignore[arg-type]
+        self._pending += 1
+
+    def _materialize(self) -> None:
+        if not self._pending:
+            return
+        with self._lock:
+            items = self._items
+            count = min(self._pending, len(items))
+            self._pending = 0
+            if count:
+                tail = [items.pop() for _ in range(count)]
+                tail.reverse()
+                items.extend(map(_as_metric, tail))
+
+    def __reduce__(self) -> Any:
+        # The lock is not picklable; the monitor re-binds its own on unpickling.
+        return (_restore_operation_buffer, (self.maxlen, self.to_list()))
+
+    def append(self, item: PerformanceMetric) -> None:
+        self._materialize()
+        super().append(item)
+
+    def extend(self, items: Iterable[PerformanceMetric]) -> None:
+        self._materialize()
+        super().extend(items)
+
+    def clear(self) -> None:
+        self._pending = 0
+        super().clear()
+
+    def replace(self, items: Iterable[PerformanceMetric]) -> None:
+        self._pending = 0
+        super().replace(items)
+
+    def pop(self) -> PerformanceMetric:
+        self._materialize()
+        return super().pop()
+
+    def popleft(self) -> PerformanceMetric:
+        # Items leave the old end; a tuple there is converted on the way out.
+        item: PerformanceMetric = _as_metric(self._items.popleft())
+        return item
+
+    def discard_older_than(self, cutoff: float) -> int:
+        items: deque[Any] = self._items
+        dropped = 0
+        while items:
+            first = items[0]
+            stamp = first[0] if type(first) is tuple else first.timestamp
+            if stamp > cutoff:
+                break
+            items.popleft()
+            dropped += 1
+        return dropped
+
+    def count_newer_than(self, cutoff: float) -> int:
+        self._materialize()
+        return super().count_newer_than(cutoff)
+
+    def to_list(self) -> list[PerformanceMetric]:
+        self._materialize()
+        return super().to_list()
+
+    def __iter__(self) -> Iterator[PerformanceMetric]:
+        self._materialize()
+        return super().__iter__()
+
+    def __reversed__(self) -> Iterator[PerformanceMetric]:
+        self._materialize()
+        return super().__reversed__()
+
+    @overload
+    def __getitem__(self, index: int) -> PerformanceMetric: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[PerformanceMetric]: ...
+
+    def __getitem__(
+        self, index: int | slice
+    ) -> PerformanceMetric | list[PerformanceMetric]:
+        self._materialize()
+        return super().__getitem__(index)
+
+    def __setitem__(self, index: int | slice, value: Any) -> None:
+        self._materialize()
+        super().__setitem__(index, value)
+
+    def __delitem__(self, index: int | slice) -> None:
+        self._materialize()
+        super().__delitem__(index)
+
+    def __eq__(self, other: object) -> bool:
+        self._materialize()
+        if isinstance(other, _OperationTimesBuffer):
+            other._materialize()
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        self._materialize()
+        return super().__repr__()
+
+
 # ------------------------------------------------------------ histograms, snapshots
 
 
