@@ -488,3 +488,14 @@ def test_big_string_notes_do_not_leak_between_values() -> None:
     data = SAFE.dumps(value)
     assert data.isascii()  # the inner CJK string did not decide the outer value
     assert SAFE.loads(data) == {"a": value["a"], "m": {"inner": 15010}}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(min_size=1, max_size=40), st.text(max_size=5))
+def test_big_strings_round_trip_whichever_writer_is_chosen(part: str, odd: str) -> None:
+    big = (part * (2048 // len(part) + 1)) + odd  # >= 2048 chars: takes the check
+    for value in ({"text": big, "n": [big, 1]}, [big], big, (big, odd)):
+        data = SAFE.dumps(value)
+        assert same(SAFE.loads(data), value)
+        if big.isascii():
+            assert data.isascii()

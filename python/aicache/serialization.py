@@ -5,7 +5,9 @@ Three serializers, chosen by name and recorded in every frame by id:
 ``"safe"`` (id 1, the default)
     JSON written by the stdlib's C-accelerated ``json`` module (compact separators,
     UTF-8, ``NaN``/``Infinity`` literals as Python writes them), plus tagged values
-    for the types AI/web responses contain. Round-trips exactly:
+    for the types AI/web responses contain. A value whose big strings are mostly
+    ASCII is written with ``\\uXXXX`` escapes instead (faster both ways; see
+    :func:`_ascii_escapes_pay`). Round-trips exactly:
 
     * JSON types: ``dict`` (``str`` keys), ``list``, ``str``, ``int``, ``float``,
       ``bool``, ``None``;

@@ -85,7 +85,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         assert(v.reason == AIC_FRAME_R_NONE);
         assert(v.payload_len <= o.max_decoded);
         assert(v.payload != NULL || v.payload_len == 0);
-        assert(v.serializer >= 1 && v.serializer <= 3);
+        assert(v.serializer >= 1 && v.serializer <= AIC_FRAME_SER_RAW);
         assert(v.serializer != AIC_FRAME_SER_PICKLE || v.authenticated);
         assert(v.authenticated == (o.fernet != NULL));
         check_reencode(&o, &v);
