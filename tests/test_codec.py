@@ -516,3 +516,15 @@ def test_thread_policy(monkeypatch: pytest.MonkeyPatch) -> None:
             assert (used == ["decode"]) is threaded, (len(data), used)
 
     asyncio.run(main())
+
+
+def test_decode_thread_policy_follows_the_work_not_the_stored_size() -> None:
+    """A small compressed frame that inflates past the threshold goes to a thread;
+    a small plain frame stays on the loop."""
+    from aicache.codec import THREAD_MIN_BYTES
+
+    codec = ValueCodec(compression_threshold=1000)
+    bomb_like = codec.encode("a" * (THREAD_MIN_BYTES * 4))  # compresses to ~1 KB
+    assert len(bomb_like) < THREAD_MIN_BYTES
+    assert codec.decode_needs_thread(bomb_like)
+    assert not codec.decode_needs_thread(codec.encode("small"))

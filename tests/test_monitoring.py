@@ -1222,3 +1222,104 @@ def test_time_is_looked_up_at_call_time(
     monitor.record_compression_ratio(10, 5, 0.0)
     assert monitor.cache_operation_times[0].timestamp == 1_000_000.0
     assert monitor.compression_ratios[0].timestamp == 1_000_005.0
+
+
+# ------------------------------------------------- compact cache-operation records
+
+SHARED_PAIRS = (("cache_tier", "redis"), ("reason", "key_not_found"))
+
+
+def test_internal_fast_path_matches_the_public_one(clock: FakeClock) -> None:
+    fast = CachePerformanceMonitor(max_measurements=10)
+    public = CachePerformanceMonitor(max_measurements=10)
+    fast._record_op("get", 0.002, False, "redis", SHARED_PAIRS)
+    fast._record_op("set", 0.003, True, "unknown", None)
+    public.record_cache_operation_time("get", 0.002, False, 0, dict(SHARED_PAIRS))
+    public.record_cache_operation_time("set", 0.003, True)
+    assert fast.cache_operation_times == public.cache_operation_times
+    assert fast.get_tier_stats() == public.get_tier_stats()
+    assert (
+        fast.export_metrics()["cache_operation_times"]
+        == (public.export_metrics()["cache_operation_times"])
+    )
+    assert (fast.cache_misses, fast.total_operations) == (1, 2)
+    assert fast.metrics_snapshot().operations == public.metrics_snapshot().operations
+
+
+def test_materialised_metrics_are_stable_and_own_their_data() -> None:
+    m = CachePerformanceMonitor(max_measurements=5)
+    m._record_op("get", 0.001, False, "redis", SHARED_PAIRS)
+    m._record_op("get", 0.001, False, "redis", SHARED_PAIRS)
+    first, second = m.cache_operation_times
+    assert first.additional_data == dict(SHARED_PAIRS)
+    assert first.additional_data is not second.additional_data
+    assert m.cache_operation_times[0] is first  # later reads see the same objects
+    assert first.additional_data is not None
+    first.additional_data["note"] = "mutated"
+    assert m.cache_operation_times[0].additional_data == {
+        **dict(SHARED_PAIRS),
+        "note": "mutated",
+    }
+    # public mutations keep order around pending compact records
+    m._record_op("set", 0.001, True, "redis", None)
+    m.cache_operation_times.append(PerformanceMetric(0.5, 7, time.time(), "manual"))
+    m._record_op("delete", 0.001, True, "unknown", (("key_existed", True),))
+    assert [x.operation_type for x in m.cache_operation_times] == [
+        "get",
+        "get",
+        "set",
+        "manual",
+        "delete",
+    ]
+    assert m.cache_operation_times[-1].additional_data == {"key_existed": True}
+
+
+def test_compact_records_obey_age_and_count_retention(clock: FakeClock) -> None:
+    m = CachePerformanceMonitor(retention_hours=1, max_measurements=3)
+    for i in range(5):
+        m._record_op("get", i / 1000, True, "l1", None)
+    assert [x.duration for x in m.cache_operation_times] == [0.002, 0.003, 0.004]
+    m._record_op("get", 0.005, True, "l1", None)  # stays compact (not read yet)
+    clock.now += 3600  # exactly retention: everything recorded so far expires
+    m._record_op("get", 0.006, True, "l1", None)
+    assert [x.duration for x in m.cache_operation_times] == [0.006]
+    assert m.get_tier_stats()["get"]["l1"]["count"] == 7  # counters not windowed
+
+
+def test_monitor_with_compact_records_pickles_and_stays_usable() -> None:
+    m = CachePerformanceMonitor(max_measurements=4)
+    m._record_op("get", 0.001, True, "l1", (("cache_tier", "l1"),))
+    for clone in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        assert clone.cache_operation_times == m.cache_operation_times
+        clone._record_op("get", 0.001, False, "l1", None)
+        assert len(clone.cache_operation_times) == 2
+        assert clone.cache_operation_times._lock is clone._lock  # type: ignore[union-attr]
+    assert len(m.cache_operation_times) == 1
+
+
+def test_compact_records_under_concurrent_reads() -> None:
+    m = CachePerformanceMonitor(max_measurements=64)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        while not stop.is_set():
+            try:
+                items = m.cache_operation_times.to_list()
+                assert all(isinstance(x, PerformanceMetric) for x in items)
+                stamps = [x.timestamp for x in items]
+                assert stamps == sorted(stamps)
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for i in range(20000):
+            m._record_op("get", 0.0001, i % 2 == 0, "redis", None)
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors
+    assert m.total_operations == 20000 and len(m.cache_operation_times) == 64

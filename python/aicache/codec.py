@@ -299,12 +299,10 @@ class ValueCodec:
             return self._unframe_failed(data, e)
         return self._load(sid, payload)
 
-    async def decode_async(self, data: bytes) -> Any:
-        """decode(); the C part of large encrypted/compressed values (and of very
-        large plain ones) runs in a worker thread."""
-        data = self._as_bytes(data)
-        # A plain frame's header says whether it inflates and to how much (the
-        # work); a token or a legacy payload is judged by its size and the keyring.
+    def decode_needs_thread(self, data: bytes) -> bool:
+        """Whether decode_async(data) hands the C part to a worker thread. A plain
+        frame's header says whether it inflates and to how much (the work); a token
+        or a legacy payload is judged by its size and the keyring."""
         size, inflates = len(data), False
         if (
             size >= _HEADER_LEN
@@ -312,8 +310,14 @@ class ValueCodec:
             and data.startswith(_MAGIC)
         ):
             size, inflates = int.from_bytes(data[5:9], "big"), True
+        return self._threaded(size, inflates)
+
+    async def decode_async(self, data: bytes) -> Any:
+        """decode(); the C part of large encrypted/compressed values (and of very
+        large plain ones) runs in a worker thread."""
+        data = self._as_bytes(data)
         try:
-            if self._threaded(size, inflates):
+            if self.decode_needs_thread(data):
                 sid, payload = await asyncio.to_thread(self._core.decode, data)
             else:
                 sid, payload = self._core.decode(data)

@@ -9,6 +9,9 @@ Differences from the original, on purpose:
   :class:`MeasurementBuffer` ring buffers bounded by ``max_measurements``; entries older
   than ``retention_hours`` are dropped from the old end as new ones arrive, never by
   rebuilding the list.
+* Recording a cache operation costs well under a microsecond: it stores a compact
+  tuple that becomes a :class:`PerformanceMetric` only when ``cache_operation_times``
+  is read, and the cache tiers call the unvalidated ``_record_op``.
 * The hit rate counts ``get`` operations only (spec 21 item 6):
   ``hits / (hits + misses) * 100``.
 * Per-(operation, tier) counters and fixed-bucket latency histograms are kept for the
@@ -33,6 +36,7 @@ import numbers
 import sys
 import threading
 import time
+from bisect import bisect_left as _bisect_left
 from collections import Counter, deque
 from collections.abc import (
     Callable,
@@ -73,6 +77,7 @@ try:
 except ImportError:
     psutil = None
 
+_DEBUG: Final = logging.DEBUG
 _MIB: Final = 1024 * 1024
 _SECONDS_PER_HOUR: Final = 3600.0
 
@@ -367,12 +372,13 @@ class _OperationTimesBuffer(MeasurementBuffer[PerformanceMetric]):
 
     Building a dataclass and a dict per operation costs more than the rest of the
     recording, and most programs never read the individual measurements; so every
-    read (and every public mutation) first converts the pending tuples, which always
-    form the newest end, into :class:`PerformanceMetric` objects in place. After
+    read (and every public mutation) first converts the tuples, which always form
+    the newest end, into :class:`PerformanceMetric` objects in place, under the
+    lock, so a concurrent recording cannot slip a tuple into what it returns. After
     that, reads return the same objects each time, as a plain buffer does.
     """
 
-    __slots__ = ("_lock", "_pending")
+    __slots__ = ("_lock",)
 
     def __init__(
         self,
@@ -382,48 +388,36 @@ class _OperationTimesBuffer(MeasurementBuffer[PerformanceMetric]):
     ) -> None:
         super().__init__(maxlen, items)
         self._lock = lock
-        self._pending = 0  # upper bound on the tuples at the newest end
-
-    def _push(self, record: _OpRecord) -> None:
-        """Append a compact record; the caller holds the lock."""
-        self._items.append(record)  # type: ignore[arg-type]
-        self._pending += 1
 
     def _materialize(self) -> None:
-        if not self._pending:
+        """Convert the trailing tuples; the caller holds the lock."""
+        items: deque[Any] = self._items
+        if not items or type(items[-1]) is not tuple:
             return
-        with self._lock:
-            items = self._items
-            count = min(self._pending, len(items))
-            self._pending = 0
-            if count:
-                tail = [items.pop() for _ in range(count)]
-                tail.reverse()
-                items.extend(map(_as_metric, tail))
+        tail = []
+        while items and type(items[-1]) is tuple:
+            tail.append(_as_metric(items.pop()))
+        tail.reverse()
+        items.extend(tail)
 
     def __reduce__(self) -> Any:
         # The lock is not picklable; the monitor re-binds its own on unpickling.
         return (_restore_operation_buffer, (self.maxlen, self.to_list()))
 
     def append(self, item: PerformanceMetric) -> None:
-        self._materialize()
-        super().append(item)
+        with self._lock:
+            self._materialize()
+            super().append(item)
 
     def extend(self, items: Iterable[PerformanceMetric]) -> None:
-        self._materialize()
-        super().extend(items)
-
-    def clear(self) -> None:
-        self._pending = 0
-        super().clear()
-
-    def replace(self, items: Iterable[PerformanceMetric]) -> None:
-        self._pending = 0
-        super().replace(items)
+        with self._lock:
+            self._materialize()
+            super().extend(items)
 
     def pop(self) -> PerformanceMetric:
-        self._materialize()
-        return super().pop()
+        with self._lock:
+            self._materialize()
+            return super().pop()
 
     def popleft(self) -> PerformanceMetric:
         # Items leave the old end; a tuple there is converted on the way out.
@@ -443,20 +437,22 @@ class _OperationTimesBuffer(MeasurementBuffer[PerformanceMetric]):
         return dropped
 
     def count_newer_than(self, cutoff: float) -> int:
-        self._materialize()
-        return super().count_newer_than(cutoff)
+        with self._lock:
+            self._materialize()
+            return super().count_newer_than(cutoff)
 
     def to_list(self) -> list[PerformanceMetric]:
-        self._materialize()
-        return super().to_list()
+        with self._lock:
+            self._materialize()
+            return super().to_list()
 
     def __iter__(self) -> Iterator[PerformanceMetric]:
-        self._materialize()
-        return super().__iter__()
+        return iter(self.to_list())
 
     def __reversed__(self) -> Iterator[PerformanceMetric]:
-        self._materialize()
-        return super().__reversed__()
+        items = self.to_list()
+        items.reverse()
+        return iter(items)
 
     @overload
     def __getitem__(self, index: int) -> PerformanceMetric: ...
@@ -467,28 +463,33 @@ class _OperationTimesBuffer(MeasurementBuffer[PerformanceMetric]):
     def __getitem__(
         self, index: int | slice
     ) -> PerformanceMetric | list[PerformanceMetric]:
-        self._materialize()
-        return super().__getitem__(index)
+        with self._lock:
+            self._materialize()
+            return super().__getitem__(index)
 
     def __setitem__(self, index: int | slice, value: Any) -> None:
-        self._materialize()
-        super().__setitem__(index, value)
+        with self._lock:
+            self._materialize()
+            super().__setitem__(index, value)
 
     def __delitem__(self, index: int | slice) -> None:
-        self._materialize()
-        super().__delitem__(index)
+        with self._lock:
+            self._materialize()
+            super().__delitem__(index)
 
     def __eq__(self, other: object) -> bool:
-        self._materialize()
         if isinstance(other, _OperationTimesBuffer):
-            other._materialize()
-        return super().__eq__(other)
+            other = other.to_list()
+        with self._lock:
+            self._materialize()
+            return super().__eq__(other)
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
     def __repr__(self) -> str:
-        self._materialize()
-        return super().__repr__()
+        with self._lock:
+            self._materialize()
+            return super().__repr__()
 
 
 # ------------------------------------------------------------ histograms, snapshots
@@ -691,7 +692,9 @@ class CachePerformanceMonitor:
             memory_warning_threshold_bytes,
             memory_critical_threshold_bytes,
         )
-        self._lock = threading.Lock()
+        # Re-entrant: reading cache_operation_times materialises it under this lock,
+        # also from methods that already hold it.
+        self._lock = threading.RLock()
         self.retention_hours = retention_hours
         self.memory_warning_threshold_bytes = memory_warning_threshold_bytes
         self.memory_critical_threshold_bytes = memory_critical_threshold_bytes
@@ -700,8 +703,8 @@ class CachePerformanceMonitor:
         self._key_generation_times: MeasurementBuffer[PerformanceMetric] = (
             MeasurementBuffer(max_measurements)
         )
-        self._cache_operation_times: MeasurementBuffer[PerformanceMetric] = (
-            MeasurementBuffer(max_measurements)
+        self._cache_operation_times = _OperationTimesBuffer(
+            max_measurements, self._lock
         )
         self._compression_ratios: MeasurementBuffer[CompressionMetric] = (
             MeasurementBuffer(max_measurements)
@@ -778,7 +781,8 @@ class CachePerformanceMonitor:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._cache_operation_times._lock = self._lock
 
     # ------------------------------------------------------- list-like attributes
 
@@ -924,46 +928,90 @@ class CachePerformanceMonitor:
         Raises:
             ValidationError: as for :meth:`record_key_generation_time`.
         """
-        op = _text(operation, "operation")
-        seconds = _seconds(duration, "duration")
-        length = _count(text_length, "text_length")
-        data = _extra(additional_data)
-        tier = data.get("cache_tier")
+        op = operation if type(operation) is str else _text(operation, "operation")
+        seconds = (
+            duration
+            if type(duration) is float and 0.0 <= duration < math.inf
+            else _seconds(duration, "duration")
+        )
+        length = (
+            text_length
+            if type(text_length) is int and text_length >= 0
+            else _count(text_length, "text_length")
+        )
+        data = (
+            additional_data
+            if type(additional_data) is dict
+            else _extra(additional_data)
+        )
+        tier = data.get("cache_tier") if data else None
         if not isinstance(tier, str) or not tier:
             tier = _UNKNOWN_TIER
-        hit = bool(cache_hit)
-        metric = PerformanceMetric(seconds, length, time.time(), op, data)
-        with self._lock:
-            self._cache_operation_times.append(metric)
-            self._cleanup_old_measurements(self._cache_operation_times)
+        self._record_op(op, seconds, bool(cache_hit), tier, data, length)
+
+    def _record_op(
+        self,
+        operation: str,
+        duration: float,
+        hit: bool,
+        tier: str,
+        data: Mapping[str, Any] | tuple[tuple[str, Any], ...] | None = None,
+        text_length: int = 0,
+    ) -> None:
+        """The trusted core of :meth:`record_cache_operation_time` (no validation).
+
+        ``duration`` is a finite float >= 0 (seconds), ``tier`` a non-empty label,
+        ``data`` the metric's additional_data: a dict (stored as is), None, or a
+        tuple of (key, value) pairs (so callers can pass a shared constant; each
+        materialised metric gets its own dict). ``text_length`` an int >= 0.
+        """
+        now = time.time()
+        cutoff = now - self.retention_hours * _SECONDS_PER_HOUR
+        lock = self._lock
+        lock.acquire()  # cheaper than ``with`` on this per-operation path
+        try:
+            buf = self._cache_operation_times
+            items: deque[Any] = buf._items
+            items.append((now, duration, operation, text_length, data))
+            first = items[0]
+            if (first[0] if type(first) is tuple else first.timestamp) <= cutoff:
+                buf.discard_older_than(cutoff)
             self.total_operations += 1
-            if op == "get":
+            if operation == "get":
                 if hit:
                     self.cache_hits += 1
                 else:
                     self.cache_misses += 1
-            series = _series(
-                self._operation_series,
-                (op, tier),
-                (_OVERFLOW_LABEL, _OVERFLOW_LABEL),
-                _OperationSeries,
-            )
+            series = self._operation_series.get((operation, tier))
+            if series is None:
+                series = _series(
+                    self._operation_series,
+                    (operation, tier),
+                    (_OVERFLOW_LABEL, _OVERFLOW_LABEL),
+                    _OperationSeries,
+                )
             if hit:
                 series.positive += 1
             else:
                 series.negative += 1
-            series.latency.observe(seconds)
-        if seconds > self.cache_operation_threshold:
+            latency = series.latency
+            # bisect_left: a value equal to a bound belongs to that bound's bucket.
+            latency.counts[_bisect_left(LATENCY_BUCKETS_SECONDS, duration)] += 1
+            latency.total += duration
+        finally:
+            lock.release()
+        if duration > self.cache_operation_threshold:
             logger.warning(
-                f"Slow cache {op}: {seconds:.3f}s (hit: {hit}, text_length: {length})"
+                f"Slow cache {operation}: {duration:.3f}s "
+                f"(hit: {hit}, text_length: {text_length})"
             )
-        if logger.isEnabledFor(logging.DEBUG):
+        if logger.isEnabledFor(_DEBUG):
             logger.debug(
                 "Cache %s time: %.3fs (hit: %s, text_length: %d)",
-                op,
-                seconds,
+                operation,
+                duration,
                 hit,
-                length,
+                text_length,
             )
 
     async def record_operation(

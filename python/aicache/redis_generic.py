@@ -42,7 +42,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from aicache.base import CacheInterface
-from aicache.codec import THREAD_MIN_BYTES, ValueCodec
+from aicache.codec import ValueCodec
 from aicache.encryption import EncryptedCacheLayer, create_encryption_layer_from_env
 from aicache.exceptions import ConfigurationError, InfrastructureError, ValidationError
 from aicache.memory import InMemoryCache
@@ -73,6 +73,22 @@ _MAX_TTL = 86400
 _NEVER = 2**62
 _ERROR_LOG_INTERVAL = 10.0  # seconds between WARNINGs about the same failure kind
 _GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
+
+# additional_data of the recorded metrics, as (key, value) pairs: shared constants
+# on the hot path (the monitor builds each metric's dict only if it is read).
+_Extra = tuple[tuple[str, Any], ...]
+_NO_TIER = "unknown"  # the monitor's label for metrics without a cache_tier
+_REDIS_TIER = ("cache_tier", "redis")
+_L1_HIT: _Extra = (("cache_tier", "l1"),)
+_REDIS_HIT: _Extra = (_REDIS_TIER,)
+_MISS_NOT_FOUND: _Extra = (_REDIS_TIER, ("reason", "key_not_found"))
+_MISS_ERROR: _Extra = (_REDIS_TIER, ("reason", "error"))
+_MISS_CORRUPT: _Extra = (_REDIS_TIER, ("reason", "corrupt_payload"))
+_MISS_UNAVAILABLE: _Extra = (
+    ("cache_tier", "redis_unavailable"),
+    ("reason", "connection_failed"),
+)
+_SET_NO_L1: _Extra = (("reason", "redis_unavailable_no_l1"),)
 
 
 # ---------------------------------------------------------------------------------
@@ -681,7 +697,7 @@ class GenericRedisCache(CacheInterface):
     async def _decode(self, raw: bytes) -> Any:
         if self._custom_decode():
             return self._decompress_data(raw)
-        if len(raw) < THREAD_MIN_BYTES:
+        if not self._codec.decode_needs_thread(raw):
             return self._codec.decode(raw)
         return await self._codec.decode_async(raw)
 
@@ -729,21 +745,29 @@ class GenericRedisCache(CacheInterface):
     # -- monitoring ---------------------------------------------------------------
 
     def _record(
-        self, operation: str, start: float, hit: bool, data: dict[str, Any]
+        self, operation: str, start: float, hit: bool, tier: str, data: _Extra
     ) -> None:
+        """Record one operation started at ``_perf()`` value ``start``; ``data`` is
+        the metric's additional_data as (key, value) pairs and ``tier`` its
+        ``cache_tier`` ("unknown" when it has none)."""
         monitor = self.performance_monitor
         if monitor is None:
             return
+        duration = _perf() - start
         try:
-            monitor.record_cache_operation_time(
-                operation, _perf() - start, hit, 0, data
-            )
+            if type(monitor) is CachePerformanceMonitor:
+                # Trusted fast path: no validation, no per-call dict.
+                monitor._record_op(operation, duration, hit, tier, data)
+            else:
+                monitor.record_cache_operation_time(
+                    operation, duration, hit, 0, dict(data)
+                )
         except Exception as exc:  # monitoring never breaks a cache operation
             logger.debug("Could not record %s metric: %s", operation, exc)
 
-    def _miss(self, key: str, start: float, data: dict[str, Any]) -> None:
+    def _miss(self, key: str, start: float, tier: str, data: _Extra) -> None:
         self._counters["misses"] += 1
-        self._record("get", start, False, data)
+        self._record("get", start, False, tier, data)
         self._fire_callback("get_miss", key)
 
     # -- TTL ------------------------------------------------------------------------
@@ -773,20 +797,17 @@ class GenericRedisCache(CacheInterface):
             if value is not None:
                 self._counters["hits"] += 1
                 self._counters["l1_hits"] += 1
-                self._record("get", start, True, {"cache_tier": "l1"})
+                self._record("get", start, True, "l1", _L1_HIT)
                 self._fire_callback("get_success", key, value)
                 return value
         redis = self.redis
         if type(redis) is not RedisClient or not redis.connection.is_connected:
             redis = await self._client()
             if redis is None:
-                self._miss(
-                    key,
-                    start,
-                    {"cache_tier": "redis_unavailable", "reason": "connection_failed"},
-                )
+                self._miss(key, start, "redis_unavailable", _MISS_UNAVAILABLE)
                 return None
-        rkey = self._rkey(key)
+        prefix = self.key_prefix
+        rkey = prefix + key if prefix else key
         cell = self._begin_read(key) if l1 is not None else None
         pttl = -1
         try:
@@ -806,7 +827,7 @@ class GenericRedisCache(CacheInterface):
             if cell is not None:
                 self._end_read(key, cell)
             self._redis_failed("get", exc)
-            self._miss(key, start, {"cache_tier": "redis", "reason": "error"})
+            self._miss(key, start, "redis", _MISS_ERROR)
             return None
         except BaseException:
             if cell is not None:
@@ -815,24 +836,27 @@ class GenericRedisCache(CacheInterface):
         if not raw:
             if cell is not None:
                 self._end_read(key, cell)
-            self._miss(key, start, {"cache_tier": "redis", "reason": "key_not_found"})
+            self._miss(key, start, "redis", _MISS_NOT_FOUND)
             return None
         try:
-            value = await self._decode(raw)
+            if not self._custom_decode() and not self._codec.decode_needs_thread(raw):
+                value = self._codec.decode(raw)  # _decode without a coroutine
+            else:
+                value = await self._decode(raw)
         except BaseException as exc:
             if cell is not None:
                 self._end_read(key, cell)
             if not isinstance(exc, Exception):
                 raise
             self._bad_payload(key, exc)
-            self._miss(key, start, {"cache_tier": "redis", "reason": "corrupt_payload"})
+            self._miss(key, start, "redis", _MISS_CORRUPT)
             return None
         if cell is not None:
             fresh = self._end_read(key, cell)
             await self._promote(key, value, pttl, fresh)
         self._counters["hits"] += 1
         self._counters["redis_hits"] += 1
-        self._record("get", start, True, {"cache_tier": "redis"})
+        self._record("get", start, True, "redis", _REDIS_HIT)
         self._fire_callback("get_success", key, value)
         return value
 
@@ -870,7 +894,10 @@ class GenericRedisCache(CacheInterface):
         <= 0 no expiry. Never raises for Redis trouble unless
         ``fail_on_connection_error``; unsupported values are logged and not cached."""
         start = _perf()
-        effective_ttl = self._effective_ttl(ttl)
+        # A positive int (the common case) is used as is.
+        effective_ttl = (
+            ttl if type(ttl) is int and ttl > 0 else self._effective_ttl(ttl)
+        )
         l1 = self.l1_cache
         redis = self.redis
         if type(redis) is not RedisClient or not redis.connection.is_connected:
@@ -888,9 +915,10 @@ class GenericRedisCache(CacheInterface):
             data = await self._encode(value)
         except Exception as exc:
             await self._unstorable(key, value, exc, redis)
-            self._record("set", start, False, {"error": _describe(exc)})
+            self._record("set", start, False, _NO_TIER, (("error", _describe(exc)),))
             return
-        rkey = self._rkey(key)
+        prefix = self.key_prefix
+        rkey = prefix + key if prefix else key
         try:
             if type(redis) is RedisClient:
                 if effective_ttl:
@@ -911,7 +939,8 @@ class GenericRedisCache(CacheInterface):
             # Degraded: the new value lives in L1 (never the previous one).
             await self._set_l1_only(key, value, effective_ttl, start, "redis_error")
             return
-        self._invalidate_reads(key)
+        if self._reads:  # reads in flight (memory tier enabled) may hold older data
+            self._invalidate_reads(key)
         if l1 is not None:
             await l1.set(key, value, ttl=effective_ttl)
         self._counters["sets"] += 1
@@ -919,7 +948,8 @@ class GenericRedisCache(CacheInterface):
             "set",
             start,
             True,
-            {"cache_tier": "redis", "ttl": effective_ttl, "data_size": len(data)},
+            "redis",
+            (_REDIS_TIER, ("ttl", effective_ttl), ("data_size", len(data))),
         )
         self._fire_callback("set_success", key, value)
 
@@ -929,12 +959,16 @@ class GenericRedisCache(CacheInterface):
         l1 = self.l1_cache
         self._invalidate_reads(key)
         if l1 is None:
-            self._record("set", start, False, {"reason": "redis_unavailable_no_l1"})
+            self._record("set", start, False, _NO_TIER, _SET_NO_L1)
             return
         await l1.set(key, value, ttl=ttl)
         self._counters["l1_only_sets"] += 1
         self._record(
-            "set", start, True, {"cache_tier": "l1", "reason": reason, "ttl": ttl}
+            "set",
+            start,
+            True,
+            "l1",
+            (("cache_tier", "l1"), ("reason", reason), ("ttl", ttl)),
         )
         self._fire_callback("set_success", key, value)
 
@@ -980,7 +1014,7 @@ class GenericRedisCache(CacheInterface):
         if l1 is not None:
             await l1.delete(key)
         self._counters["deletes"] += 1
-        self._record("delete", start, existed, {"key_existed": existed})
+        self._record("delete", start, existed, _NO_TIER, (("key_existed", existed),))
         if existed:
             self._fire_callback("delete_success", key)
         return existed
@@ -1042,7 +1076,7 @@ class GenericRedisCache(CacheInterface):
                 missing.append(key)
         if missing:
             await self._get_many_redis(missing, result)
-        self._record("get_many", start, True, {"keys": len(wanted)})
+        self._record("get_many", start, True, _NO_TIER, (("keys", len(wanted)),))
         return result
 
     async def _get_many_redis(self, missing: list[str], result: dict[str, Any]) -> None:
@@ -1144,7 +1178,7 @@ class GenericRedisCache(CacheInterface):
                 await l1.set(key, value, ttl=effective_ttl)
             self._counters["sets"] += 1
             self._fire_callback("set_success", key, value)
-        self._record("set_many", start, True, {"keys": len(encoded)})
+        self._record("set_many", start, True, _NO_TIER, (("keys", len(encoded)),))
 
     async def delete_many(self, keys: Iterable[str]) -> int:
         """Remove keys (batched UNLINK); the number of Redis keys removed (or, with
