@@ -316,6 +316,43 @@ class CacheFactory:
         except Exception as exc:
             return self._unexpected(exc, **policy)
 
+    async def _generic_cache(
+        self,
+        label: str,
+        cache_type: str,
+        *,
+        redis_url: str,
+        default_ttl: int,
+        enable_l1_cache: bool,
+        l1_cache_size: int,
+        compression_threshold: int,
+        compression_level: int,
+        security_config: Any,
+        fail_on_connection_error: bool,
+        **kwargs: Any,
+    ) -> GenericRedisCache | InMemoryCache:
+        """A connected GenericRedisCache sharing this factory's monitor, or the
+        fallback policy of _create_connected (for_web_app and for_testing)."""
+        return await self._create_connected(
+            lambda: GenericRedisCache(
+                redis_url=redis_url,
+                default_ttl=default_ttl,
+                enable_l1_cache=enable_l1_cache,
+                l1_cache_size=l1_cache_size,
+                compression_threshold=compression_threshold,
+                compression_level=compression_level,
+                performance_monitor=self._performance_monitor,
+                security_config=security_config,
+                **kwargs,
+            ),
+            label=label,
+            cache_type=cache_type,
+            redis_url=redis_url,
+            default_ttl=default_ttl,
+            fallback_size=l1_cache_size,
+            fail_on_connection_error=fail_on_connection_error,
+        )
+
     async def _connect_or_fallback(
         self,
         cache: GenericRedisCache,
@@ -410,24 +447,18 @@ class CacheFactory:
             compression_level=compression_level,
             **kwargs,
         )
-        return await self._create_connected(
-            lambda: GenericRedisCache(
-                redis_url=redis_url,
-                default_ttl=default_ttl,
-                enable_l1_cache=enable_l1_cache,
-                l1_cache_size=l1_cache_size,
-                compression_threshold=compression_threshold,
-                compression_level=compression_level,
-                performance_monitor=self._performance_monitor,
-                security_config=security_config,
-                **kwargs,
-            ),
-            label="web application",
-            cache_type="web_app",
+        return await self._generic_cache(
+            "web application",
+            "web_app",
             redis_url=redis_url,
             default_ttl=default_ttl,
-            fallback_size=l1_cache_size,
+            enable_l1_cache=enable_l1_cache,
+            l1_cache_size=l1_cache_size,
+            compression_threshold=compression_threshold,
+            compression_level=compression_level,
+            security_config=security_config,
             fail_on_connection_error=fail_on_connection_error,
+            **kwargs,
         )
 
     async def for_ai_app(
@@ -554,24 +585,18 @@ class CacheFactory:
         )
         if use_memory_cache:
             return InMemoryCache(default_ttl=default_ttl, max_size=l1_cache_size)
-        return await self._create_connected(
-            lambda: GenericRedisCache(
-                redis_url=redis_url,
-                default_ttl=default_ttl,
-                enable_l1_cache=enable_l1_cache,
-                l1_cache_size=l1_cache_size,
-                compression_threshold=compression_threshold,
-                compression_level=compression_level,
-                performance_monitor=self._performance_monitor,
-                security_config=security_config,
-                **kwargs,
-            ),
-            label="testing",
-            cache_type="testing",
+        return await self._generic_cache(
+            "testing",
+            "testing",
             redis_url=redis_url,
             default_ttl=default_ttl,
-            fallback_size=l1_cache_size,
+            enable_l1_cache=enable_l1_cache,
+            l1_cache_size=l1_cache_size,
+            compression_threshold=compression_threshold,
+            compression_level=compression_level,
+            security_config=security_config,
             fail_on_connection_error=fail_on_connection_error,
+            **kwargs,
         )
 
     # ------------------------------------------------------------------ from config
