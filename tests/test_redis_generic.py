@@ -908,3 +908,20 @@ def test_patched_aioredis_from_url_feeds_connect() -> None:
         assert "via-fake" in fake.data
 
     run(go())
+
+
+def test_build_key_matches_the_memory_cache_and_the_spec() -> None:
+    """GenericRedisCache builds the same keys as InMemoryCache (threshold 1000)."""
+    from aicache.memory import InMemoryCache
+
+    cache = GenericRedisCache(redis_url="redis://127.0.0.1:1/0")
+    opts = {"max_length": 100}
+    assert (
+        cache.build_key("Hello: a|b world", "summarize", opts)
+        == "ai_cache:op:summarize|txt:Hello_ a_b world|opts:5104236b"
+    )
+    text = "A" * 1001
+    assert cache.build_key(text, "summarize", {}) == InMemoryCache().build_key(
+        text, "summarize", {}
+    )
+    assert cache.build_key("A" * 1000, "op", {}).endswith("|txt:" + "A" * 1000)

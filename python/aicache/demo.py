@@ -33,7 +33,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from aicache.dependencies import cleanup_cache_registry, get_cache_service, get_settings
-from aicache.key_generator import CacheKeyGenerator
 from aicache.monitoring import CachePerformanceMonitor
 from aicache.prometheus import CONTENT_TYPE_LATEST, render_text
 
@@ -52,7 +51,6 @@ SAMPLE_TEXT = (
     "framed, compressed above a threshold and optionally encrypted with Fernet."
 )
 
-_KEYS = CacheKeyGenerator()
 
 # One monitor for caches that have none of their own (the memory backend).
 _demo_monitor = CachePerformanceMonitor()
@@ -78,10 +76,7 @@ async def fake_llm_summarize(text: str, max_length: int) -> dict[str, Any]:
 async def summarize_cached(cache: Any, text: str, max_length: int) -> dict[str, Any]:
     """The cache-aside pattern: build_key -> get -> (LLM -> set with the op TTL)."""
     operation = "summarize"
-    build_key = getattr(cache, "build_key", None)
-    if build_key is None:  # a cache without build_key: the same key format
-        build_key = _KEYS.generate_cache_key
-    key = build_key(text, operation, {"max_length": max_length})
+    key = cache.build_key(text, operation, {"max_length": max_length})
     monitor = _monitor_for(cache)
     own_monitor = monitor is _demo_monitor
     start = time.perf_counter()

@@ -45,6 +45,7 @@ from aicache.base import CacheInterface
 from aicache.codec import ValueCodec
 from aicache.encryption import EncryptedCacheLayer, create_encryption_layer_from_env
 from aicache.exceptions import ConfigurationError, InfrastructureError, ValidationError
+from aicache.key_generator import CacheKeyGenerator
 from aicache.memory import InMemoryCache
 from aicache.monitoring import CachePerformanceMonitor
 from aicache.security import (
@@ -322,6 +323,9 @@ class GenericRedisCache(CacheInterface):
             keyring=self.encryption.keyring,
         )
 
+        # Same key format and threshold as InMemoryCache.build_key (spec 4.5), so
+        # callers can build keys on any cache; AIResponseCache swaps in its own.
+        self.key_generator = CacheKeyGenerator()
         self.l1_cache: InMemoryCache | None = (
             InMemoryCache(default_ttl=default_ttl, max_size=l1_cache_size)
             if enable_l1_cache and l1_cache_size > 0
@@ -1038,6 +1042,13 @@ class GenericRedisCache(CacheInterface):
             return False
 
     # -- TTL, batch operations --------------------------------------------------------
+
+    def build_key(self, text: str, operation: str, options: dict[str, Any]) -> str:
+        """The cache key for an AI request (spec 5.2), as InMemoryCache.build_key.
+        The original GenericRedisCache lacked it, so a web preset's cache could not
+        serve code that builds keys on the cache it was given."""
+        key: str = self.key_generator.generate_cache_key(text, operation, options)
+        return key
 
     async def get_ttl(self, key: str) -> int | None:
         """Seconds left (>= 0), or None when absent or without expiry."""
