@@ -177,7 +177,8 @@ aic_frame_encode(const aic_frame_opts *o, unsigned serializer,
         *outlen = AIC_FRAME_HEADER_LEN + body_len;
     } else {
         if (fl & AIC_FRAME_F_COMPRESSED) {
-            memcpy(scratch.data, hdr, sizeof hdr); /* final header over the provisional one */
+            /* the final header (flags, CRC) over the provisional one */
+            memcpy(scratch.data, hdr, sizeof hdr);
         } else {
             scratch.len = 0;
             scratch.max = SIZE_MAX;
