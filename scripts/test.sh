@@ -27,5 +27,5 @@ if [ -z "${AICACHE_SKIP_ASAN_PYTEST:-}" ]; then
     PYTHONMALLOC=malloc ASAN_OPTIONS=detect_leaks=0 \
         UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
-        AICACHE_EXPECT_DEBUG_BUILD=1 python -m pytest -q -p no:cacheprovider
+        AICACHE_EXPECT_DEBUG_BUILD=1 python -m pytest -q -p no:cacheprovider -m "not heavy"
 fi
