@@ -358,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     get_settings.cache_clear()
     if args.serve:
         try:
-            import uvicorn  # type: ignore[import-not-found]
+            import uvicorn  # type: ignore[import-not-found, unused-ignore]
         except ImportError:
             print("--serve needs uvicorn: pip install uvicorn", file=sys.stderr)
             return 2
