@@ -106,6 +106,53 @@ _CONFIG_KEYS = frozenset(
 )
 
 
+# Keyword options the factories forward to GenericRedisCache (its keyword-only
+# extras) and, for for_ai_app, to AIResponseCache. Anything else is a typo or a
+# parameter of another class and raises ValidationError instead of being dropped.
+# A new keyword option of the cache classes must be added here.
+_CACHE_OPTIONS = frozenset(
+    {
+        "performance_monitor",
+        "key_prefix",
+        "enable_compression",
+        "connect_timeout",
+        "operation_timeout",
+        "breaker_failure_threshold",
+        "breaker_reset_timeout",
+        "health_check_interval",
+    }
+)
+_AI_OPTIONS = _CACHE_OPTIONS | {
+    "text_size_tiers",
+    "hash_algorithm",
+    "redis_password",
+    "redis_auth",
+    "use_tls",
+    "tls_cert_path",
+    "tls_key_path",
+    "tls_ca_path",
+    "verify_certificates",
+    "acl_username",
+    "acl_password",
+    "connection_timeout",
+    "socket_timeout",
+    "min_tls_version",
+    "cipher_suites",
+    "encryption_key",
+}
+
+
+def _reject_unknown(
+    method: str, kwargs: Mapping[str, Any], allowed: frozenset[str]
+) -> None:
+    unknown = sorted(k for k in kwargs if k not in allowed)
+    if unknown:
+        raise ValidationError(
+            f"{method}() got unknown argument(s): {', '.join(unknown)}",
+            {"unknown_arguments": unknown, "allowed_arguments": sorted(allowed)},
+        )
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -197,6 +244,17 @@ def _l1_size(config: Mapping[str, Any]) -> Any:
     if l1 is not None:
         return l1
     return memory if memory is not None else 100
+
+
+def _stand_in(cache: GenericRedisCache, default_ttl: int, size: int) -> InMemoryCache:
+    """The InMemoryCache that replaces an unreachable Redis cache; for an AI cache
+    it keeps the operation TTLs and text tiers, so ``cache_response`` behaves the
+    same (the memory cache answers the AI interface too)."""
+    fallback = InMemoryCache(default_ttl=default_ttl, max_size=size)
+    if isinstance(cache, AIResponseCache):
+        fallback.operation_ttls = dict(cache.operation_ttls)
+        fallback.text_size_tiers = dict(cache.text_size_tiers)
+    return fallback
 
 
 class CacheFactory:
@@ -333,6 +391,9 @@ class CacheFactory:
     ) -> GenericRedisCache | InMemoryCache:
         """A connected GenericRedisCache sharing this factory's monitor, or the
         fallback policy of _create_connected (for_web_app and for_testing)."""
+        # A caller's own monitor replaces the factory's (passing both used to
+        # raise a swallowed TypeError and silently return an InMemoryCache).
+        monitor = kwargs.pop("performance_monitor", self._performance_monitor)
         return await self._create_connected(
             lambda: GenericRedisCache(
                 redis_url=redis_url,
@@ -341,7 +402,7 @@ class CacheFactory:
                 l1_cache_size=l1_cache_size,
                 compression_threshold=compression_threshold,
                 compression_level=compression_level,
-                performance_monitor=self._performance_monitor,
+                performance_monitor=monitor,
                 security_config=security_config,
                 **kwargs,
             ),
@@ -384,7 +445,7 @@ class CacheFactory:
             redact_url(redis_url),
             cache_type,
         )
-        return InMemoryCache(default_ttl=default_ttl, max_size=fallback_size)
+        return _stand_in(cache, default_ttl, fallback_size)
 
     @staticmethod
     async def _discard(cache: GenericRedisCache) -> None:
@@ -437,6 +498,7 @@ class CacheFactory:
         ``memory_cache_size`` is accepted as a deprecated alias of
         ``l1_cache_size`` (the original silently ignored it here)."""
         l1_cache_size = _size_alias(l1_cache_size, kwargs)
+        _reject_unknown("for_web_app", kwargs, _CACHE_OPTIONS)
         self._validate_factory_inputs(
             redis_url,
             default_ttl,
@@ -481,6 +543,7 @@ class CacheFactory:
         ``memory_cache_size`` (deprecated) overrides ``l1_cache_size`` when given.
         ``text_size_tiers`` and ``hash_algorithm`` may be passed as keywords.
         """
+        _reject_unknown("for_ai_app", kwargs, _AI_OPTIONS)
         self._validate_factory_inputs(
             redis_url,
             default_ttl,
@@ -527,6 +590,7 @@ class CacheFactory:
                 },
             )
         size = memory_cache_size if memory_cache_size is not None else l1_cache_size
+        monitor = kwargs.pop("performance_monitor", self._performance_monitor)
         result = await self._create_connected(
             lambda: AIResponseCache(
                 redis_url=redis_url,
@@ -537,7 +601,7 @@ class CacheFactory:
                 compression_level=compression_level,
                 text_hash_threshold=text_hash_threshold,
                 operation_ttls=dict(operation_ttls or {}),
-                performance_monitor=self._performance_monitor,
+                performance_monitor=monitor,
                 security_config=security_config,
                 **kwargs,
             ),
@@ -568,6 +632,7 @@ class CacheFactory:
         else a ``GenericRedisCache`` on database 15 by default.
         ``memory_cache_size`` is a deprecated alias of ``l1_cache_size``."""
         l1_cache_size = _size_alias(l1_cache_size, kwargs)
+        _reject_unknown("for_testing", kwargs, _CACHE_OPTIONS)
         if not isinstance(use_memory_cache, bool):
             raise ValidationError(
                 "use_memory_cache must be a boolean",

@@ -43,6 +43,7 @@ from aicache import _core
 from aicache.base import CacheInterface
 from aicache.exceptions import ConfigurationError
 from aicache.key_generator import CacheKeyGenerator
+from aicache.memory_service import MemoryServiceMixin
 
 __all__ = ["InMemoryCache"]
 
@@ -91,7 +92,7 @@ def _human_bytes(n: int) -> str:
     return f"{n}B"
 
 
-class InMemoryCache(CacheInterface):
+class InMemoryCache(MemoryServiceMixin, CacheInterface):
     """Bounded LRU + TTL cache of Python objects, stored by reference.
 
     Args:
@@ -111,6 +112,11 @@ class InMemoryCache(CacheInterface):
     uses ``default_ttl``; ``ttl > 0`` expires the entry ``ttl`` seconds from now;
     ``ttl`` 0 or negative never expires.  An entry is expired once
     ``now > expires_at`` (strictly).
+
+    It also answers the rest of the Redis caches' interface (``get_many``,
+    ``set_many``, ``delete_many``, ``invalidate_by_operation``, ``cache_response``,
+    the AI statistics, ``connect``/``disconnect``, ``async with``): see
+    :class:`aicache.memory_service.MemoryServiceMixin`.
     """
 
     def __init__(

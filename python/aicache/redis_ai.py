@@ -40,6 +40,12 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from typing import Any
 
+from aicache.ai_responses import (
+    RetrievalCounter,
+    build_entry,
+    mark_retrieved,
+    response_key,
+)
 from aicache.exceptions import ConfigurationError, InfrastructureError, ValidationError
 from aicache.key_generator import CacheKeyGenerator
 from aicache.monitoring import CachePerformanceMonitor
@@ -894,3 +900,49 @@ class AIResponseCache(GenericRedisCache):
 
         recs.sort(key=lambda r: _PRIORITY[r["priority"]])
         return recs
+
+    # ------------------------------------------------------------------ AI calls
+    # The seeds' cache_response / get_cached_response (spec 10.3 records their
+    # removal from the original); metadata in aicache.ai_responses.
+
+    async def cache_response(
+        self,
+        text: str,
+        operation: str,
+        options: dict[str, Any] | None,
+        response: Any,
+        question: str | None = None,
+    ) -> None:
+        """Store an AI response with ``cached_at``, ``cache_hit``, ``operation``,
+        ``text_length`` and ``text_tier``, for ``operation_ttls[operation]`` seconds
+        (else ``default_ttl``).
+
+        Raises:
+            ValidationError: text, operation, options or question of a wrong type.
+        """
+        key = response_key(self, text, operation, options, question)
+        entry = build_entry(response, text, operation, self.text_size_tiers)
+        await self.set(key, entry, self.operation_ttls.get(operation, self.default_ttl))
+        self._retrievals().forget(key)
+
+    async def get_cached_response(
+        self,
+        text: str,
+        operation: str,
+        options: dict[str, Any] | None = None,
+        question: str | None = None,
+    ) -> dict[str, Any] | None:
+        """The response stored by ``cache_response`` with ``cache_hit`` (True),
+        ``retrieved_at`` and ``retrieval_count`` added, or None on a miss."""
+        key = response_key(self, text, operation, options, question)
+        value = await self.get(key)
+        if value is None:
+            return None
+        result: dict[str, Any] | None = mark_retrieved(value, key, self._retrievals())
+        return result
+
+    def _retrievals(self) -> RetrievalCounter:
+        counter: RetrievalCounter | None = self.__dict__.get("_retrieval_counter")
+        if counter is None:
+            counter = self.__dict__["_retrieval_counter"] = RetrievalCounter()
+        return counter
