@@ -39,7 +39,7 @@ import time  # time.time is looked up per call, so patch("time.time") works
 from collections.abc import Callable, Generator
 from typing import Any
 
-from aicache import _core
+from aicache import _core, stampede
 from aicache.base import CacheInterface
 from aicache.exceptions import ConfigurationError
 from aicache.key_generator import CacheKeyGenerator
@@ -229,6 +229,17 @@ class InMemoryCache(MemoryServiceMixin, CacheInterface):
         except Exception as e:
             logger.warning("Cache exists error for key %s: %s", key, e)
             return False
+
+    async def get_or_set(
+        self,
+        key: str,
+        factory: Callable[[], Any],
+        ttl: float | None = None,
+        **options: Any,
+    ) -> Any:
+        """The value of key, or factory's result computed once and stored
+        (concurrent misses share one call; options: :func:`aicache.stampede.get_or_set`)."""
+        return await stampede.get_or_set(self, key, factory, ttl, **options)
 
     # ------------------------------------------------------------ utilities
 

@@ -393,6 +393,24 @@ class AIResponseCache(GenericRedisCache):
         if isinstance(key, str) and key.startswith(AI_KEY_PREFIX):
             self._record_operation_performance(operation, time.perf_counter() - start)
 
+    async def get_or_set_response(
+        self,
+        text: str,
+        operation: str,
+        options: dict[str, Any] | None,
+        factory: Callable[[], Any],
+        question: str | None = None,
+        ttl: float | None = None,
+        **compute_options: Any,
+    ) -> Any:
+        """``get_or_set`` keyed like ``build_key(text, operation, options)`` (a
+        ``question`` joins the options); without ``ttl`` the operation's TTL applies."""
+        opts = dict(options or {})
+        if question is not None:
+            opts["question"] = question
+        key = self.build_key(text, operation, opts)
+        return await self.get_or_set(key, factory, ttl, **compute_options)
+
     # ------------------------------------------------------------------ invalidation
 
     @staticmethod

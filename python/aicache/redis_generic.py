@@ -41,6 +41,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from aicache import stampede
 from aicache.base import CacheInterface
 from aicache.codec import ValueCodec
 from aicache.encryption import EncryptedCacheLayer, create_encryption_layer_from_env
@@ -1040,6 +1041,18 @@ class GenericRedisCache(CacheInterface):
         except Exception as exc:
             self._redis_failed("exists", exc)
             return False
+
+    async def get_or_set(
+        self,
+        key: str,
+        factory: Callable[[], Any],
+        ttl: float | None = None,
+        **options: Any,
+    ) -> Any:
+        """The value of key, or factory's result computed once across processes
+        (single flight here, a Redis lock across processes; options:
+        :func:`aicache.stampede.get_or_set`)."""
+        return await stampede.get_or_set(self, key, factory, ttl, **options)
 
     # -- TTL, batch operations --------------------------------------------------------
 
