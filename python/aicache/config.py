@@ -78,11 +78,12 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import KW_ONLY, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeGuard
 
 from aicache.exceptions import ConfigurationError, ValidationError
+from aicache.redis_url import redact_redis_url
 
 __all__ = [
     "AI_FLAT_KEYS",
@@ -377,6 +378,18 @@ class CacheConfig:
         if self._from_env:
             self._load_from_environment()
 
+    def __repr__(self) -> str:
+        # The dataclass repr with the URL's password replaced by ***.
+        shown = []
+        for f in fields(self):
+            if not f.repr:
+                continue
+            value = getattr(self, f.name)
+            if f.name == "redis_url" and isinstance(value, str):
+                value = redact_redis_url(value)
+            shown.append(f"{f.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
     # -- deprecated original API ----------------------------------------------------
 
     def _load_from_environment(self) -> None:
@@ -405,10 +418,13 @@ class CacheConfig:
             or not self.redis_url.startswith(_URL_SCHEMES)
         ):
             allowed = "a URL starting with redis://, rediss:// or unix://"
+            shown: Any = self.redis_url
+            if isinstance(shown, str) and "@" in shown:  # may hold a password
+                shown = redact_redis_url(shown)
             result.add_error(
-                f"redis_url must be {allowed}, got {self.redis_url!r}",
+                f"redis_url must be {allowed}, got {shown!r}",
                 field_name="redis_url",
-                value=self.redis_url,
+                value=shown,
                 allowed=allowed,
             )
         _check_int(result, "default_ttl", self.default_ttl, minimum=1)

@@ -222,6 +222,13 @@ class InMemoryCache(MemoryServiceMixin, CacheInterface):
         except Exception as e:
             logger.warning("Cache delete error for key %s: %s", key, e)
 
+    def discard(self, key: str) -> None:
+        """``delete`` without a coroutine (for cleanup code that must not await)."""
+        try:
+            self._tier.delete(key)
+        except Exception as e:
+            logger.warning("Cache delete error for key %s: %s", key, e)
+
     async def exists(self, key: str) -> bool:
         """Whether key holds a live entry; no LRU change, no hit/miss counting."""
         try:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import logging
+import math
 import os
 import time
 from collections import defaultdict
@@ -49,6 +50,7 @@ from aicache.exceptions import ConfigurationError, InfrastructureError, Validati
 from aicache.key_generator import CacheKeyGenerator
 from aicache.memory import InMemoryCache
 from aicache.monitoring import CachePerformanceMonitor
+from aicache.redis_url import parse_redis_url
 from aicache.security import (
     RedisCacheSecurityManager,
     SecurityConfig,
@@ -226,6 +228,53 @@ def _as_text(key: Any) -> str:
     )
 
 
+#: Largest TTL accepted (seconds): Redis refuses EX values whose milliseconds
+#: overflow a signed 64-bit integer.
+MAX_TTL_SECONDS = 2**63 // 1000 - 1
+#: Largest int key accepted (it is stored as its decimal text).
+_MAX_INT_KEY = 2**63
+
+
+def _checked_ttl(ttl: Any) -> int:
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float):
+        raise ValidationError(
+            "ttl must be a number of seconds or None", {"ttl": type(ttl).__name__}
+        )
+    if not math.isfinite(ttl):
+        raise ValidationError("ttl must be a finite number", {"ttl": repr(ttl)})
+    if ttl <= 0:
+        return 0
+    if ttl > MAX_TTL_SECONDS:
+        raise ValidationError(
+            f"ttl must be at most {MAX_TTL_SECONDS} seconds", {"ttl": repr(ttl)}
+        )
+    return max(1, int(ttl))
+
+
+def _checked_key(key: Any) -> str:
+    """The key as the str the cache uses. str as is; an int (not bool) as its
+    decimal text, as redis-py sends it; bytes as UTF-8 text. Anything else is a
+    ValidationError (never a Redis failure: nothing was sent)."""
+    if type(key) is str:
+        return key
+    if isinstance(key, str):
+        return str.__str__(key)
+    if isinstance(key, int) and not isinstance(key, bool):
+        if -_MAX_INT_KEY < key < _MAX_INT_KEY:
+            return str(int(key))
+        raise ValidationError("int cache keys must fit in 64 bits", {"key_type": "int"})
+    if isinstance(key, bytes):
+        try:
+            return key.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValidationError(
+                "bytes cache keys must be UTF-8", {"key_type": "bytes"}
+            ) from None
+    raise ValidationError(
+        "cache keys must be str (or int/bytes)", {"key_type": type(key).__name__}
+    )
+
+
 def _int_param(name: str, value: Any, low: int, high: int) -> int:
     if not isinstance(value, int) or not low <= value <= high:
         raise ConfigurationError(
@@ -294,8 +343,10 @@ class GenericRedisCache(CacheInterface):
         _int_param("compression_threshold", compression_threshold, 100, 100000)
         if not isinstance(redis_url, str) or not redis_url:
             raise ConfigurationError(
-                "redis_url must be a non-empty string", {"redis_url": repr(redis_url)}
+                "redis_url must be a non-empty string",
+                {"redis_url": type(redis_url).__name__},
             )
+        parse_redis_url(redis_url)  # a bad URL fails here, naming the problem only
 
         self.redis_url = redis_url
         self.default_ttl = default_ttl
@@ -666,6 +717,14 @@ class GenericRedisCache(CacheInterface):
         if cell is not None:
             cell.valid = False
 
+    def _forget_local(self, key: str) -> None:
+        """Drop key from L1 and from the reads in flight, without awaiting (safe
+        in a cancelled task's cleanup)."""
+        self._invalidate_reads(key)
+        l1 = self.l1_cache
+        if l1 is not None:
+            l1.discard(key)
+
     # -- codec dispatch (instance-overridable helpers of the original) -------------
 
     def _custom_encode(self) -> bool:
@@ -778,15 +837,12 @@ class GenericRedisCache(CacheInterface):
     # -- TTL ------------------------------------------------------------------------
 
     def _effective_ttl(self, ttl: Any) -> int:
-        """None -> default_ttl; > 0 -> seconds; <= 0 -> 0 (no expiry)."""
+        """None -> default_ttl; >= 1 -> whole seconds; a positive fraction under a
+        second -> 1 (it must expire; Redis's EX counts whole seconds); <= 0 -> 0
+        (no expiry). Not a finite number -> ValidationError."""
         if ttl is None:
             return self.default_ttl
-        if isinstance(ttl, bool) or not isinstance(ttl, int | float):
-            raise ValidationError(
-                "ttl must be an int number of seconds or None", {"ttl": repr(ttl)}
-            )
-        seconds = int(ttl)
-        return seconds if seconds > 0 else 0
+        return _checked_ttl(ttl)
 
     def _rkey(self, key: str) -> str:
         return self.key_prefix + key if self.key_prefix else key
@@ -795,6 +851,8 @@ class GenericRedisCache(CacheInterface):
 
     async def get(self, key: str) -> Any:
         """The cached value, or None (missing, expired, Redis unavailable, corrupt)."""
+        if type(key) is not str:
+            key = _checked_key(key)
         start = _perf()
         l1 = self.l1_cache
         if l1 is not None:
@@ -898,10 +956,14 @@ class GenericRedisCache(CacheInterface):
         """Store value in Redis (and L1). ``ttl``: None -> default_ttl, > 0 seconds,
         <= 0 no expiry. Never raises for Redis trouble unless
         ``fail_on_connection_error``; unsupported values are logged and not cached."""
+        if type(key) is not str:
+            key = _checked_key(key)
         start = _perf()
         # A positive int (the common case) is used as is.
         effective_ttl = (
-            ttl if type(ttl) is int and ttl > 0 else self._effective_ttl(ttl)
+            ttl
+            if type(ttl) is int and 0 < ttl <= MAX_TTL_SECONDS
+            else self._effective_ttl(ttl)
         )
         l1 = self.l1_cache
         redis = self.redis
@@ -944,6 +1006,12 @@ class GenericRedisCache(CacheInterface):
             # Degraded: the new value lives in L1 (never the previous one).
             await self._set_l1_only(key, value, effective_ttl, start, "redis_error")
             return
+        except BaseException:
+            # Cancelled (or timed out) after the SET may have reached the wire:
+            # Redis may hold the new value, so neither L1 nor a read in flight
+            # may keep serving the old one.
+            self._forget_local(key)
+            raise
         if self._reads:  # reads in flight (memory tier enabled) may hold older data
             self._invalidate_reads(key)
         if l1 is not None:
@@ -999,6 +1067,8 @@ class GenericRedisCache(CacheInterface):
 
     async def delete(self, key: str) -> bool:  # type: ignore[override]
         """Remove key from L1 and Redis; True when it existed in either."""
+        if type(key) is not str:
+            key = _checked_key(key)
         start = _perf()
         existed = False
         l1 = self.l1_cache
@@ -1014,6 +1084,9 @@ class GenericRedisCache(CacheInterface):
                     existed = True
             except Exception as exc:
                 self._redis_failed("delete", exc)
+            except BaseException:  # cancelled: the DEL may still reach Redis
+                self._forget_local(key)
+                raise
         # A read that was in flight may have promoted the old value meanwhile.
         self._invalidate_reads(key)
         if l1 is not None:
@@ -1026,6 +1099,8 @@ class GenericRedisCache(CacheInterface):
 
     async def exists(self, key: str) -> bool:
         """Whether key is cached (L1 first, then Redis)."""
+        if type(key) is not str:
+            key = _checked_key(key)
         l1 = self.l1_cache
         if l1 is not None and await l1.exists(key):
             return True
@@ -1065,6 +1140,8 @@ class GenericRedisCache(CacheInterface):
 
     async def get_ttl(self, key: str) -> int | None:
         """Seconds left (>= 0), or None when absent or without expiry."""
+        if type(key) is not str:
+            key = _checked_key(key)
         redis = await self._client()
         if redis is not None:
             try:
@@ -1085,7 +1162,7 @@ class GenericRedisCache(CacheInterface):
         """{key: value or None} for every key: L1 first, the rest with one MGET
         (plus PTTLs for L1 promotion, in the same write)."""
         start = _perf()
-        wanted = list(dict.fromkeys(keys))
+        wanted = list(dict.fromkeys(_checked_key(k) for k in keys))
         result: dict[str, Any] = dict.fromkeys(wanted)
         l1 = self.l1_cache
         missing: list[str] = []
@@ -1119,13 +1196,16 @@ class GenericRedisCache(CacheInterface):
                             conn.execute("MGET", *rkeys),
                             *(conn.execute("PTTL", k) for k in rkeys),
                         )
-                        raws, pttls = list(replies[0]), list(replies[1:])
+                        got, pttls = _mget_reply(replies[0], len(rkeys)), replies[1:]
                     else:
-                        raws = list(await conn.execute("MGET", *rkeys))
+                        got = _mget_reply(
+                            await conn.execute("MGET", *rkeys), len(rkeys)
+                        )
                 elif hasattr(redis, "mget"):
-                    raws = list(await redis.mget(rkeys))
+                    got = _mget_reply(await redis.mget(rkeys), len(rkeys))
                 else:
-                    raws = [await redis.get(k) for k in rkeys]
+                    got = [await redis.get(k) for k in rkeys]
+                raws = got
         except Exception as exc:
             self._redis_failed("get_many", exc)
         finally:
@@ -1157,6 +1237,7 @@ class GenericRedisCache(CacheInterface):
         """Store every item; all SETs leave in one write."""
         start = _perf()
         effective_ttl = self._effective_ttl(ttl)
+        items = {_checked_key(k): v for k, v in items.items()}
         l1 = self.l1_cache
         try:
             redis = await self._client()
@@ -1189,7 +1270,11 @@ class GenericRedisCache(CacheInterface):
                         await redis.setex(self._rkey(key), effective_ttl, data)
                     else:
                         await redis.set(self._rkey(key), data)
-        except Exception as exc:
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # cancelled: SETs may land anyway
+                for key, _, _ in encoded:
+                    self._forget_local(key)
+                raise
             self._redis_failed("set_many", exc)
             for key, value, _ in encoded:
                 if l1 is not None and self.fail_on_connection_error:
@@ -1207,7 +1292,7 @@ class GenericRedisCache(CacheInterface):
     async def delete_many(self, keys: Iterable[str]) -> int:
         """Remove keys (batched UNLINK); the number of Redis keys removed (or, with
         Redis unavailable, of L1 entries removed)."""
-        names = list(dict.fromkeys(keys))
+        names = list(dict.fromkeys(_checked_key(k) for k in keys))
         l1 = self.l1_cache
         l1_removed = 0
         for key in names:
@@ -1222,6 +1307,10 @@ class GenericRedisCache(CacheInterface):
                 removed = await _delete_keys(redis, [self._rkey(k) for k in names])
             except Exception as exc:
                 self._redis_failed("delete_many", exc)
+            except BaseException:  # cancelled: the UNLINKs may land anyway
+                for key in names:
+                    self._forget_local(key)
+                raise
         for key in names:
             self._invalidate_reads(key)
             if l1 is not None:
@@ -1508,6 +1597,32 @@ def _describe(exc: BaseException | None) -> str:
 
 def _as_bytes(data: bytes | bytearray | memoryview | str) -> bytes:
     return data.encode() if isinstance(data, str) else bytes(data)
+
+
+def _mget_reply(reply: Any, count: int) -> list[Any]:
+    """The MGET reply checked for shape: one bulk (or nil) per key asked for."""
+    if not isinstance(reply, list | tuple) or len(reply) != count:
+        raise InfrastructureError(
+            "Redis answered MGET with a reply of the wrong shape",
+            {
+                "expected": f"list of {count}",
+                "got": f"{type(reply).__name__} of {_length(reply)}",
+            },
+        )
+    for item in reply:
+        if item is not None and not isinstance(item, bytes | bytearray | str):
+            raise InfrastructureError(
+                "Redis answered MGET with a non-bulk element",
+                {"element_type": type(item).__name__},
+            )
+    return list(reply)
+
+
+def _length(obj: Any) -> str:
+    try:
+        return str(len(obj))
+    except TypeError:
+        return "?"
 
 
 async def _foreign_pttl(redis: Any, key: str) -> int:

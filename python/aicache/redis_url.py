@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from .exceptions import ConfigurationError
 
-__all__ = ["DEFAULT_PORT", "RedisURL", "parse_redis_url"]
+__all__ = ["DEFAULT_PORT", "RedisURL", "parse_redis_url", "redact_redis_url"]
 
 DEFAULT_PORT = 6379
 SCHEMES = ("redis", "rediss", "unix")
@@ -54,6 +54,36 @@ class RedisURL:
     __str__ = redacted
 
 
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789+-.")
+_KNOWN_OTHER_SCHEMES = frozenset(
+    ("http", "https", "tcp", "tls", "valkey", "valkeys", "redis+sentinel",
+     "rediss+sentinel", "sentinel", "memcached", "file")
+)  # fmt: skip
+
+
+def redact_redis_url(url: object) -> str:
+    """A form of ``url`` safe for logs, errors, repr and health output: the parsed
+    URL with ``***`` for the password; for text that does not parse, only what
+    follows its last ``@`` (the host part), or a placeholder. Never the secret."""
+    if not isinstance(url, str) or not url:
+        return ""
+    try:
+        return parse_redis_url(url).redacted()
+    except ConfigurationError:
+        pass
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    elif scheme.lower() not in SCHEMES and scheme.lower() not in _KNOWN_OTHER_SCHEMES:
+        scheme = "?"
+    if "@" in rest:
+        rest = "***@" + rest.rsplit("@", 1)[1]
+    elif ":" in rest.split("/", 1)[0] and not sep:
+        rest = "***"  # "user:password" without scheme or "@": show nothing of it
+    shown = f"{scheme}://{rest}" if sep else rest
+    return f"<invalid Redis URL {shown[:80]!r}>"
+
+
 def _bad(message: str, url_hint: str) -> ConfigurationError:
     return ConfigurationError(message, {"redis_url": url_hint})
 
@@ -74,17 +104,25 @@ def parse_redis_url(url: str) -> RedisURL:
             "Redis URL must be a non-empty string", {"redis_url": url}
         )
     scheme_end = url.find("://")
-    scheme = url[:scheme_end].lower() if scheme_end > 0 else ""
+    if scheme_end <= 0:
+        # Never quote the text: without a scheme, any part of it may be a secret.
+        what = "has credentials ('@') but no scheme" if "@" in url else "has no scheme"
+        raise _bad(
+            f"Redis URL {what}: use redis://, rediss:// or unix://",
+            "<not shown>",
+        )
+    scheme = url[:scheme_end].lower()
+    if scheme not in SCHEMES:
+        # Only a well-known scheme is quoted: any other text may be a secret.
+        shown = f" {scheme!r}" if scheme in _KNOWN_OTHER_SCHEMES else ""
+        raise _bad(
+            f"unsupported Redis URL scheme{shown}: use redis://, rediss:// or unix://",
+            "<not shown>",
+        )
     try:
         parts = urlsplit(url)
-    except ValueError as exc:
+    except ValueError as exc:  # urllib's messages never quote the URL
         raise _bad(f"malformed Redis URL: {exc}", f"{scheme}://...") from None
-    if scheme not in SCHEMES:
-        raise _bad(
-            f"unsupported Redis URL scheme {scheme or url[:16]!r}: "
-            "use redis://, rediss:// or unix://",
-            f"{scheme}://...",
-        )
     username = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password is not None else None
     # Hint for errors: never the password.

@@ -170,20 +170,11 @@ def _url_has_credentials(redis_url: str | None) -> bool:
 
 
 def redact_url(redis_url: str | None) -> str:
-    """The URL with any password replaced by ``***`` (safe to log)."""
-    if not redis_url:
-        return ""
-    try:
-        from aicache.redis_url import parse_redis_url
+    """The URL with any password replaced by ``***`` (safe to log); text that is
+    not a valid Redis URL shows only its host part, never a secret."""
+    from aicache.redis_url import redact_redis_url
 
-        return str(parse_redis_url(redis_url).redacted())
-    except Exception:  # unparsable URL or parser unavailable: redact by hand
-        scheme, sep, rest = redis_url.partition("://")
-        if not sep or "@" not in rest:
-            return redis_url
-        creds, _, host = rest.rpartition("@")
-        user = creds.split(":", 1)[0] if ":" in creds else ""
-        return f"{scheme}://{user}:{_REDACTED}@{host}"
+    return redact_redis_url(redis_url)
 
 
 def _encryption_key_configured(config: SecurityConfig) -> bool:

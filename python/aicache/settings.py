@@ -589,10 +589,11 @@ def _conflict(name: str, value: Any, other: str, why: str) -> ConfigurationError
 
 
 def _redact_url(url: str | None) -> str | None:
-    if url is None or "@" not in url:
+    if url is None or "@" not in url:  # no '@': no credentials to hide
         return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    from aicache.redis_url import redact_redis_url
+
+    return redact_redis_url(url)
 
 
 def resolve_cache_config(environ: Mapping[str, str] | None = None) -> CacheConfig:
