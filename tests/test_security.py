@@ -101,7 +101,7 @@ def test_defaults_match_the_original_plus_encryption_key() -> None:
 def test_post_init_validation(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError) as e:
         SecurityConfig(use_tls=True, tls_ca_path=str(tmp_path / "missing.pem"))
-    assert e.value.context["validation_type"] == "tls_file_missing"
+    assert e.value.context["validation_type"] == "tls_ca"
     # Paths are only checked with TLS on; empty strings are skipped.
     SecurityConfig(use_tls=False, tls_ca_path=str(tmp_path / "missing.pem"))
     SecurityConfig(use_tls=True, tls_cert_path="", tls_key_path="")
@@ -110,7 +110,7 @@ def test_post_init_validation(tmp_path: Path) -> None:
     assert SecurityConfig(use_tls=True, tls_ca_path=str(ca)).tls_ca_path == str(ca)
     with pytest.raises(ConfigurationError) as e:
         SecurityConfig(acl_username="app")
-    assert e.value.context["validation_type"] == "acl_configuration"
+    assert e.value.context["validation_type"] == "acl_config"
     for kwargs in (
         {"connection_timeout": 0},
         {"socket_timeout": -1},

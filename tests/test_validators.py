@@ -141,7 +141,7 @@ def test_preset_ai_details() -> None:
         ai_preset(operation_ttls={"qa": 60, "x": 59})
     )
     assert result.errors == [
-        "ai_optimizations.operation_ttls.x must be integer >= 60, got: 59"
+        "operation_ttls['x'] must be integer >= 60 seconds, got: 59"
     ]
     result = cache_validator.validate_preset(
         ai_preset(text_size_tiers={"small": 9, "medium": 5, "large": 20})

@@ -71,9 +71,6 @@ class CacheStrategy(str, Enum):
     ROBUST = "robust"
     AI_OPTIMIZED = "ai_optimized"
 
-    def __str__(self) -> str:
-        return self.value
-
 
 def _preset_tiers() -> dict[str, int]:
     return {"small": 1000, "medium": 5000, "large": 20000}
@@ -159,6 +156,7 @@ class CacheConfig:
             "use_tls": self.use_tls,
             "tls_cert_path": self.tls_cert_path,
             "tls_key_path": self.tls_key_path,
+            "connection_timeout": self.connection_timeout,
             "max_retries": 3,
         }
         if importlib.util.find_spec("aicache.security") is None:
@@ -168,17 +166,47 @@ class CacheConfig:
         return security.SecurityConfig(**fields)
 
     def validate(self) -> _validator_module.ValidationResult:
+        """``cache_validator.validate_configuration(self.to_dict())``, as the original.
+
+        ``max_connections`` and ``connection_timeout`` are not in ``to_dict()``
+        (nothing consumes the former; the latter travels inside ``security_config``):
+        values outside the validator's ranges are warnings, never errors, so every
+        config the original accepted still validates. A ``SecurityConfig`` that
+        cannot be built (e.g. a missing certificate file) is an error here, where
+        the original silently dropped it.
+        """
         from aicache.cache_validator import cache_validator
 
-        # to_dict() has no connection or plain security fields, but they are still checked
-        # (and validating must not construct a SecurityConfig, which may raise).
-        data = self._factory_dict(None)
-        data["max_connections"] = self.max_connections
-        data["connection_timeout"] = self.connection_timeout
-        data["use_tls"] = self.use_tls
-        if self.redis_password:
-            data["redis_password"] = self.redis_password
-        return cache_validator.validate_configuration(data)
+        try:
+            data = self.to_dict()
+        except ConfigurationError as exc:
+            data = self._factory_dict(None)
+            result = cache_validator.validate_configuration(data)
+            result.add_error(
+                f"security_config cannot be built: {exc.message}",
+                field_path="security_config",
+                context={
+                    "field": "security_config",
+                    "value": None,
+                    "allowed": "a valid SecurityConfig",
+                    **exc.context,
+                },
+            )
+        else:
+            result = cache_validator.validate_configuration(data)
+        for name, low, high in (
+            ("max_connections", 1, 100),
+            ("connection_timeout", 1, 60),
+        ):
+            value = getattr(self, name)
+            ok = isinstance(value, int) and not isinstance(value, bool)
+            if not ok or not low <= value <= high:
+                result.add_warning(
+                    f"{name} should be integer between {low} and {high}, got: {value}",
+                    field_path=name,
+                    context={"field": name, "value": value, "allowed": [low, high]},
+                )
+        return result
 
     def _basic_validate(self) -> _validator_module.ValidationResult:
         from aicache.cache_validator import ValidationResult

@@ -194,24 +194,44 @@ def _has_type(value: Any, kind: type) -> bool:
     return isinstance(value, kind)
 
 
+# Fields whose range messages say "seconds", as the original's do.
+_SECONDS_FIELDS = frozenset({"default_ttl", "connection_timeout"})
+
+
 def _range_error(
-    result: ValidationResult, path: str, value: Any, low: int, high: int | None
+    result: ValidationResult,
+    path: str,
+    value: Any,
+    low: int,
+    high: int | None,
+    *,
+    name: str | None = None,
 ) -> None:
+    """The original's "{name} must be integer between {lo} and {hi}[ seconds], got:
+    {v}" message; ``path`` is the field path, ``name`` what the message calls it."""
+    name = name if name is not None else path
+    unit = " seconds" if name in _SECONDS_FIELDS else ""
     allowed = (
         f"integer between {low} and {high}" if high is not None else f"integer >= {low}"
     )
     result.add_error(
-        f"{path} must be {allowed}, got: {value!r}",
+        f"{name} must be {allowed}{unit}, got: {value}",
         field_path=path,
         context={"field": path, "value": value, "allowed": allowed},
     )
 
 
 def _check_range(
-    result: ValidationResult, path: str, value: Any, low: int, high: int | None
+    result: ValidationResult,
+    path: str,
+    value: Any,
+    low: int,
+    high: int | None,
+    *,
+    name: str | None = None,
 ) -> None:
     if not _is_int(value) or value < low or (high is not None and value > high):
-        _range_error(result, path, value, low, high)
+        _range_error(result, path, value, low, high, name=name)
 
 
 def _security_value(config: Mapping[str, Any], name: str) -> Any:
@@ -283,18 +303,28 @@ class CacheValidator:
         threshold = opts.get("text_hash_threshold")
         if threshold:
             _check_range(
-                result, "ai_optimizations.text_hash_threshold", threshold, 100, 10000
+                result,
+                "ai_optimizations.text_hash_threshold",
+                threshold,
+                100,
+                10000,
+                name="text_hash_threshold",
             )
         ttls = opts.get("operation_ttls")
         if isinstance(ttls, Mapping):
             for operation, ttl in ttls.items():
-                _check_range(
-                    result,
-                    f"ai_optimizations.operation_ttls.{operation}",
-                    ttl,
-                    60,
-                    None,
-                )
+                if not _is_int(ttl) or ttl < 60:
+                    path = f"ai_optimizations.operation_ttls.{operation}"
+                    result.add_error(
+                        f"operation_ttls['{operation}'] must be integer >= 60 "
+                        f"seconds, got: {ttl}",
+                        field_path=path,
+                        context={
+                            "field": path,
+                            "value": ttl,
+                            "allowed": "integer >= 60",
+                        },
+                    )
         tiers = opts.get("text_size_tiers")
         if isinstance(tiers, Mapping):
             values = list(tiers.values())
@@ -374,7 +404,9 @@ class CacheValidator:
             if name == "memory_cache_size" and key not in config_dict:
                 key = "l1_cache_size"
             if key in config_dict:
-                _check_range(result, key, config_dict[key], low, high)
+                # Reported under the name users write (memory_cache_size), even
+                # when the factory dict spells it l1_cache_size.
+                _check_range(result, name, config_dict[key], low, high)
         connections = config_dict.get("max_connections", 10)
         timeout = config_dict.get("connection_timeout", 5)
         if (

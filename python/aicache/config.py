@@ -185,8 +185,13 @@ def _check_int(
     *,
     minimum: int | None = None,
     maximum: int | None = None,
+    headline: str | None = None,
 ) -> None:
-    """Record an error unless ``value`` is an int within [minimum, maximum]."""
+    """Record an error unless ``value`` is an int within [minimum, maximum].
+
+    ``headline`` is the original's message for this field ("default_ttl must be
+    positive"); it starts the message so code matching on it keeps working.
+    """
     if minimum is not None and maximum is not None:
         allowed = f"an integer between {minimum} and {maximum}"
     elif minimum is not None:
@@ -201,8 +206,13 @@ def _check_int(
     if ok and maximum is not None and value > maximum:
         ok = False
     if not ok:
+        message = (
+            f"{headline} ({allowed}), got {value!r}"
+            if headline is not None
+            else f"{name} must be {allowed}, got {value!r}"
+        )
         result.add_error(
-            f"{name} must be {allowed}, got {value!r}",
+            message,
             field_name=name,
             value=value,
             allowed=allowed,
@@ -282,7 +292,13 @@ class AICacheConfig:
 
     def validate(self) -> ValidationResult:
         result = ValidationResult(is_valid=True)
-        _check_int(result, "text_hash_threshold", self.text_hash_threshold, minimum=1)
+        _check_int(
+            result,
+            "text_hash_threshold",
+            self.text_hash_threshold,
+            minimum=1,
+            headline="text_hash_threshold must be positive",
+        )
         if _check_type(
             result,
             "text_size_tiers",
@@ -328,7 +344,13 @@ class AICacheConfig:
             bool,
             "a boolean",
         )
-        _check_int(result, "max_text_length", self.max_text_length, minimum=1)
+        _check_int(
+            result,
+            "max_text_length",
+            self.max_text_length,
+            minimum=1,
+            headline="max_text_length must be positive",
+        )
         return result
 
 
@@ -422,18 +444,41 @@ class CacheConfig:
             if isinstance(shown, str) and "@" in shown:  # may hold a password
                 shown = redact_redis_url(shown)
             result.add_error(
-                f"redis_url must be {allowed}, got {shown!r}",
+                "redis_url must start with 'redis://' or 'rediss://' "
+                f"(unix:// is also accepted), got {shown!r}",
                 field_name="redis_url",
                 value=shown,
                 allowed=allowed,
             )
-        _check_int(result, "default_ttl", self.default_ttl, minimum=1)
-        _check_int(result, "memory_cache_size", self.memory_cache_size, minimum=1)
+        # The original's messages start each error (code and tests match on them).
         _check_int(
-            result, "compression_level", self.compression_level, minimum=1, maximum=9
+            result,
+            "default_ttl",
+            self.default_ttl,
+            minimum=1,
+            headline="default_ttl must be positive",
         )
         _check_int(
-            result, "compression_threshold", self.compression_threshold, minimum=0
+            result,
+            "memory_cache_size",
+            self.memory_cache_size,
+            minimum=1,
+            headline="memory_cache_size must be positive",
+        )
+        _check_int(
+            result,
+            "compression_level",
+            self.compression_level,
+            minimum=1,
+            maximum=9,
+            headline="compression_level must be between 1 and 9",
+        )
+        _check_int(
+            result,
+            "compression_threshold",
+            self.compression_threshold,
+            minimum=0,
+            headline="compression_threshold must be non-negative",
         )
         for name in ("use_tls", "enable_ai_cache", "verify_certificates"):
             _check_type(result, name, getattr(self, name), bool, "a boolean")
@@ -713,7 +758,7 @@ class CacheConfigBuilder:
         if environment not in _BUILDER_ENVIRONMENTS:
             allowed = list(_BUILDER_ENVIRONMENTS)
             raise ValidationError(
-                f"Invalid environment '{environment}'. Must be one of: {allowed}",
+                f"Invalid environment: {environment}. Must be one of: {allowed}",
                 context={
                     "field": "environment",
                     "value": environment,
@@ -800,6 +845,7 @@ class CacheConfigBuilder:
                 f"(line {exc.lineno}, column {exc.colno}, char {exc.pos})",
                 context={
                     "file_path": str(path),
+                    "json_error": str(exc),
                     "line": exc.lineno,
                     "column": exc.colno,
                     "position": exc.pos,

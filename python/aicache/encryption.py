@@ -53,13 +53,81 @@ _SLOW_ENCRYPT_SECONDS = 0.050
 _SLOW_DECRYPT_SECONDS = 0.030
 _SELF_TEST = b"aicache encryption self-test"
 
+# Error messages: the original's headline (operators alert on it), an "Error:" line
+# with the reason (never a key), then advice that holds for aicache.
+HEADLINE_INVALID_KEY = "🔒 ENCRYPTION ERROR: Invalid encryption key."
+HEADLINE_SERIALIZE = "🔒 ENCRYPTION ERROR: Failed to serialize cache data."
+HEADLINE_ENCRYPT = "🔒 ENCRYPTION ERROR: Data encryption failed."
+HEADLINE_DESERIALIZE = "🔒 DECRYPTION ERROR: Failed to deserialize cache data."
+HEADLINE_DECRYPT = "🔒 DECRYPTION ERROR: Data decryption failed."
+HEADLINE_MISSING_DEPENDENCY = (
+    "🔒 ENCRYPTION ERROR: cryptography library is required for data encryption."
+)
+
+_KEY_ADVICE = (
+    "To fix this issue:\n"
+    "1. Generate a key, with aicache:\n"
+    '   python -c "from aicache.encryption import FernetKeyring; '
+    'print(FernetKeyring.generate_key().decode())"\n'
+    "   or with the cryptography package (pip install cryptography):\n"
+    '   python -c "from cryptography.fernet import Fernet; '
+    'print(Fernet.generate_key().decode())"\n'
+    "2. Set REDIS_ENCRYPTION_KEY to it (or pass encryption_key= to "
+    "EncryptedCacheLayer or SecurityConfig).\n"
+    "   For key rotation list several keys separated by commas, newest first: "
+    "the first encrypts, every one decrypts.\n"
+    "   A key is 32 bytes in url-safe base64 (44 characters); "
+    "an empty item between commas is an error.\n"
+)
+_TYPE_ADVICE = (
+    "EncryptedCacheLayer stores JSON values only:\n"
+    "- str, int, float, bool, None\n"
+    "- list, and dict with str keys (nested freely)\n"
+    "Convert other values first (datetime -> isoformat(), set -> list, objects -> "
+    "dict). The caches' set() stores more (datetime, date, UUID, Decimal, bytes, "
+    "tuple, set, dataclasses, pydantic models) through aicache's value codec.\n"
+)
+_ENCRYPT_ADVICE = (
+    "This may indicate:\n"
+    "- a key ring that could not be used (check REDIS_ENCRYPTION_KEY)\n"
+    "- memory exhaustion (the payload is too large)\n"
+)
+_DECRYPT_ADVICE = (
+    "Likely causes:\n"
+    "- corrupted or tampered data in Redis\n"
+    "- wrong key: the entry was written under a key that is not in "
+    "REDIS_ENCRYPTION_KEY\n"
+    "- data written before encryption was enabled (plaintext is never read as "
+    "plaintext once a key is set; such entries are misses until they expire or "
+    "are rewritten)\n"
+    "- key rotation: the old key was removed before the entries it encrypted "
+    "expired (keep it listed after the new one: REDIS_ENCRYPTION_KEY=NEW,OLD)\n"
+)
+_DESERIALIZE_ADVICE = (
+    "The payload is not UTF-8 JSON. Likely causes:\n"
+    "- corrupted cache data\n"
+    "- data written by something else than EncryptedCacheLayer.encrypt_cache_data\n"
+    "- encryption disabled here while the data was written encrypted (set the "
+    "same REDIS_ENCRYPTION_KEY as the writer)\n"
+)
+
+
+def _message(headline: str, reason: str, advice: str) -> str:
+    return f"{headline}\n\nError: {reason}\n\n{advice}"
+
+
+def _describe(exc: BaseException) -> str:
+    """Non-empty text for ``original_error`` (some exceptions stringify to '')."""
+    return str(exc) or type(exc).__name__
+
 
 def _invalid_key(index: int, count: int, reason: str) -> NoReturn:
     # Never the key itself, nor any part of it: only where and why.
     raise ConfigurationError(
-        "invalid encryption key",
+        _message(HEADLINE_INVALID_KEY, reason, _KEY_ADVICE),
         {
             "error_type": "invalid_encryption_key",
+            "original_error": reason,
             "key_index": index,
             "key_count": count,
             "reason": reason,
@@ -189,15 +257,24 @@ class EncryptedCacheLayer:
         encryption_key: str | bytes | None = None,
         performance_monitoring: bool = True,
     ) -> None:
+        self.logger = logger
         if not CRYPTOGRAPHY_AVAILABLE:
+            reason = "aicache.encryption.CRYPTOGRAPHY_AVAILABLE is False"
             raise ConfigurationError(
-                "encryption support is not available",
+                _message(
+                    HEADLINE_MISSING_DEPENDENCY,
+                    reason,
+                    "aicache encrypts with its built-in Fernet (the C core), so the "
+                    "cryptography package is not needed at run time. This flag, "
+                    "kept from the original, is only False when code or a test sets "
+                    "it; set it back to True to enable encryption.\n",
+                ),
                 {
                     "error_type": "missing_dependency",
                     "required_package": "cryptography",
+                    "original_error": reason,
                 },
             )
-        self.logger = logger
         self.performance_monitoring = performance_monitoring
         self._encryption_operations = 0
         self._decryption_operations = 0
@@ -205,31 +282,44 @@ class EncryptedCacheLayer:
         self._total_decryption_time = 0.0
         self.fernet: FernetKeyring | None = None
         if encryption_key:
-            self.fernet = self._keyring_from(encryption_key)
-            logger.info(
-                "Cache encryption enabled (%d key(s); the first one encrypts)",
+            try:
+                self.fernet = self._keyring_from(encryption_key)
+            except ConfigurationError as exc:
+                self.logger.error(
+                    "Failed to initialize encryption: %s",
+                    exc.context.get("reason", "invalid key"),
+                )
+                raise
+            self.logger.info(
+                "🔐 Cache encryption enabled successfully "
+                "(%d key(s); the first one encrypts)",
                 self.fernet.key_count,
             )
         else:
-            logger.warning(
-                "No encryption key configured: cache data will be stored UNENCRYPTED. "
-                "Set REDIS_ENCRYPTION_KEY to a Fernet key to encrypt it."
+            self.logger.warning(
+                "⚠️  SECURITY WARNING: Cache encryption is disabled!\n"
+                "Cache data will be stored UNENCRYPTED in Redis.\n"
+                "Set REDIS_ENCRYPTION_KEY to a Fernet key (several, comma-separated, "
+                "for rotation) to encrypt it."
             )
 
     @staticmethod
     def _keyring_from(encryption_key: str | bytes) -> FernetKeyring:
         keyring = FernetKeyring(encryption_key)
+        reason = "self-test failed: a token made with the key did not decrypt"
         try:
             ok = keyring.decrypt(keyring.encrypt(_SELF_TEST)) == _SELF_TEST
         except (ValueError, MemoryError) as exc:
-            raise ConfigurationError(
-                "invalid encryption key",
-                {"error_type": "invalid_encryption_key", "reason": "self-test failed"},
-            ) from exc
+            reason = f"self-test failed: {_describe(exc)}"
+            ok = False
         if not ok:
             raise ConfigurationError(
-                "invalid encryption key",
-                {"error_type": "invalid_encryption_key", "reason": "self-test failed"},
+                _message(HEADLINE_INVALID_KEY, reason, _KEY_ADVICE),
+                {
+                    "error_type": "invalid_encryption_key",
+                    "original_error": reason,
+                    "reason": "self-test failed",
+                },
             )
         return keyring
 
@@ -261,21 +351,29 @@ class EncryptedCacheLayer:
             raw = json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8")
         except (TypeError, ValueError) as exc:
             raise ConfigurationError(
-                f"Failed to serialize cache data: {exc}",
-                {"error_type": "serialization_error", "data_type": type(data).__name__},
+                _message(HEADLINE_SERIALIZE, _describe(exc), _TYPE_ADVICE),
+                {
+                    "error_type": "serialization_error",
+                    "data_type": type(data).__name__,
+                    "original_error": _describe(exc),
+                },
             ) from exc
         if self.fernet is None:
-            logger.warning("Encryption disabled: cache data stored unencrypted")
+            self.logger.warning(
+                "🔓 Data stored without encryption (encryption disabled)"
+            )
             result = raw
         else:
             try:
                 result = self.fernet.encrypt(raw)
             except Exception as exc:
+                self.logger.error("Encryption failed: %s", _describe(exc))
                 raise ConfigurationError(
-                    f"Failed to encrypt cache data: {type(exc).__name__}",
+                    _message(HEADLINE_ENCRYPT, _describe(exc), _ENCRYPT_ADVICE),
                     {
                         "error_type": "encryption_failure",
                         "data_type": type(data).__name__,
+                        "original_error": _describe(exc),
                     },
                 ) from exc
         if self.performance_monitoring:
@@ -283,8 +381,8 @@ class EncryptedCacheLayer:
             self._encryption_operations += 1
             self._total_encryption_time += elapsed
             if elapsed > _SLOW_ENCRYPT_SECONDS:
-                logger.warning(
-                    "Slow encryption: %.1f ms for %d bytes", elapsed * 1000, len(raw)
+                self.logger.warning(
+                    "Slow encryption operation: %.3fs for %d bytes", elapsed, len(raw)
                 )
         return result
 
@@ -301,23 +399,31 @@ class EncryptedCacheLayer:
         if self.fernet is not None:
             try:
                 raw = self.fernet.decrypt(data)
-            except InvalidToken:
-                logger.warning(
+            except InvalidToken as exc:
+                # No downgrade: an unauthenticated payload is never read as plaintext.
+                reason = f"authentication failed ({_describe(exc)})"
+                self.logger.warning(
                     "Rejected a cache payload that failed authentication "
                     "(tampered, another key, or unencrypted)"
                 )
                 raise ConfigurationError(
-                    "Failed to decrypt cache data: authentication failed",
+                    _message(HEADLINE_DECRYPT, reason, _DECRYPT_ADVICE),
                     {
                         "error_type": "decryption_failure",
+                        "original_error": reason,
                         "reason": "authentication_failure",
                         "data_size": _size(data),
                     },
                 ) from None
             except Exception as exc:
+                self.logger.error("Decryption failed: %s", _describe(exc))
                 raise ConfigurationError(
-                    f"Failed to decrypt cache data: {type(exc).__name__}",
-                    {"error_type": "decryption_failure", "data_size": _size(data)},
+                    _message(HEADLINE_DECRYPT, _describe(exc), _DECRYPT_ADVICE),
+                    {
+                        "error_type": "decryption_failure",
+                        "original_error": _describe(exc),
+                        "data_size": _size(data),
+                    },
                 ) from exc
         else:
             raw = data
@@ -325,22 +431,30 @@ class EncryptedCacheLayer:
             value = json.loads(bytes(raw).decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ConfigurationError(
-                f"Failed to deserialize cache data: {type(exc).__name__}",
-                {"error_type": "deserialization_error", "data_size": _size(raw)},
+                _message(HEADLINE_DESERIALIZE, _describe(exc), _DESERIALIZE_ADVICE),
+                {
+                    "error_type": "deserialization_error",
+                    "original_error": _describe(exc),
+                    "data_size": _size(raw),
+                },
             ) from exc
         except Exception as exc:
             raise ConfigurationError(
-                f"Failed to decrypt cache data: {type(exc).__name__}",
-                {"error_type": "decryption_failure", "data_size": _size(raw)},
+                _message(HEADLINE_DECRYPT, _describe(exc), _DECRYPT_ADVICE),
+                {
+                    "error_type": "decryption_failure",
+                    "original_error": _describe(exc),
+                    "data_size": _size(raw),
+                },
             ) from exc
         if self.performance_monitoring:
             elapsed = time.perf_counter() - start
             self._decryption_operations += 1
             self._total_decryption_time += elapsed
             if elapsed > _SLOW_DECRYPT_SECONDS:
-                logger.warning(
-                    "Slow decryption: %.1f ms for %d bytes",
-                    elapsed * 1000,
+                self.logger.warning(
+                    "Slow decryption operation: %.3fs for %d bytes",
+                    elapsed,
                     _size(encrypted_data),
                 )
         return value
@@ -374,7 +488,7 @@ class EncryptedCacheLayer:
         self._decryption_operations = 0
         self._total_encryption_time = 0.0
         self._total_decryption_time = 0.0
-        logger.info("Encryption performance statistics reset")
+        self.logger.info("Performance statistics reset")
 
     def __repr__(self) -> str:
         keys = self.fernet.key_count if self.fernet is not None else 0
@@ -400,8 +514,12 @@ def create_encryption_layer_from_env() -> EncryptedCacheLayer:
     key = os.environ.get("REDIS_ENCRYPTION_KEY")
     if not key:
         logger.warning(
-            "REDIS_ENCRYPTION_KEY is not set: cache encryption is disabled. "
-            "Generate a key with aicache.encryption.FernetKeyring.generate_key()."
+            "⚠️  SECURITY WARNING: REDIS_ENCRYPTION_KEY not set!\n"
+            "Cache data will not be encrypted.\n"
+            "Set REDIS_ENCRYPTION_KEY (a Fernet key; several comma-separated for "
+            "rotation) for secure operation. Generate one with: python -c "
+            '"from aicache.encryption import FernetKeyring; '
+            'print(FernetKeyring.generate_key().decode())"'
         )
         return EncryptedCacheLayer(encryption_key=None)
     return EncryptedCacheLayer(encryption_key=key)

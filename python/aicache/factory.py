@@ -700,14 +700,14 @@ class CacheFactory:
             config = config.to_dict()
         if not isinstance(config, Mapping):
             raise ValidationError(
-                "Configuration must be a dictionary",
+                f"config must be a dictionary, got {type(config).__name__}",
                 {"config_type": type(config).__name__},
             )
         if not config:
-            raise ValidationError("Configuration dictionary cannot be empty", {})
+            raise ValidationError("config dictionary cannot be empty", {})
         if "redis_url" not in config:
             raise ValidationError(
-                "Configuration must include a 'redis_url' key (None for memory-only)",
+                "redis_url is required in config (None for a memory-only cache)",
                 {"config_keys": sorted(config)},
             )
         unknown = sorted(k for k in config if k not in _CONFIG_KEYS)

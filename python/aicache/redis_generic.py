@@ -300,6 +300,19 @@ class _ReadCell:
 # ---------------------------------------------------------------------------------
 
 
+def _security_init_message(reason: str) -> str:
+    # The original's headline (operators alert on it), then the cause's own message.
+    return (
+        "🔒 SECURITY ERROR: Failed to initialize mandatory security features.\n"
+        "\n"
+        f"Error: {reason}\n"
+        "\n"
+        "The cache was not created. Fix the cause above: the security configuration "
+        "(SecurityConfig, TLS files, credentials) or REDIS_ENCRYPTION_KEY; the "
+        "context's cause_error_type names the check that failed.\n"
+    )
+
+
 class GenericRedisCache(CacheInterface):
     """Redis cache with an optional in-process L1 (an ``InMemoryCache``).
 
@@ -482,10 +495,12 @@ class GenericRedisCache(CacheInterface):
                 context["cause_error_type"] = context["error_type"]
             context["error_type"] = "security_initialization_failure"
             context["original_error"] = exc.message
-            raise ConfigurationError(exc.message, context) from exc
+            raise ConfigurationError(
+                _security_init_message(exc.message), context
+            ) from exc
         except Exception as exc:
             raise ConfigurationError(
-                f"Failed to initialize Redis security: {exc}",
+                _security_init_message(f"{type(exc).__name__}: {exc}"),
                 {
                     "error_type": "security_initialization_failure",
                     "original_error": f"{type(exc).__name__}: {exc}",

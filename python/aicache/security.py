@@ -62,6 +62,7 @@ _FALSE = ("false", "0", "no", "off", "")
 
 # Vulnerability strings that make a validation result insecure whatever its score.
 VULN_NO_AUTH = "No authentication configured"
+VULN_PLAINTEXT = "Unencrypted connection - data transmitted in plain text"
 VULN_PLAINTEXT_PRODUCTION = "Unencrypted connection in production"
 VULN_BAD_CERTIFICATES = "Invalid or expired certificates"
 VULN_WEAK_CIPHERS = "Weak cipher suites"
@@ -248,46 +249,42 @@ class SecurityConfig:
     encryption_key: str | None = None
 
     def __post_init__(self) -> None:
+        # The original's messages and context keys (code branches on validation_type).
         if self.use_tls:
-            for name in ("tls_cert_path", "tls_key_path", "tls_ca_path"):
+            for label, name, key, kind in (
+                ("TLS certificate file", "tls_cert_path", "cert_path", "tls_cert"),
+                ("TLS key file", "tls_key_path", "key_path", "tls_key"),
+                ("TLS CA file", "tls_ca_path", "ca_path", "tls_ca"),
+            ):
                 path = getattr(self, name)
                 if path and not Path(path).exists():
                     raise ConfigurationError(
-                        f"TLS file for {name} not found: {path}",
-                        {"validation_type": "tls_file_missing", name: path},
+                        f"{label} not found: {path}",
+                        {key: path, "validation_type": kind, "field": name},
                     )
         if self.acl_username and not self.acl_password:
             raise ConfigurationError(
-                "ACL username requires an ACL password",
-                {
-                    "validation_type": "acl_configuration",
-                    "acl_username": self.acl_username,
-                },
+                "ACL password is required when ACL username is provided",
+                {"acl_username": self.acl_username, "validation_type": "acl_config"},
             )
-        for name in ("connection_timeout", "socket_timeout"):
+        for label, name in (
+            ("Connection timeout", "connection_timeout"),
+            ("Socket timeout", "socket_timeout"),
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(
-                    f"{name} must be positive",
-                    {
-                        "validation_type": "timeout_configuration",
-                        name: getattr(self, name),
-                    },
+                    f"{label} must be positive, got {getattr(self, name)!r}",
+                    {name: getattr(self, name), "validation_type": "timeout"},
                 )
         if self.max_retries < 0:
             raise ConfigurationError(
-                "max_retries must be non-negative",
-                {
-                    "validation_type": "retry_configuration",
-                    "max_retries": self.max_retries,
-                },
+                f"Max retries cannot be negative, got {self.max_retries!r}",
+                {"max_retries": self.max_retries, "validation_type": "retry_config"},
             )
         if self.retry_delay < 0:
             raise ConfigurationError(
-                "retry_delay must be non-negative",
-                {
-                    "validation_type": "retry_configuration",
-                    "retry_delay": self.retry_delay,
-                },
+                f"Retry delay cannot be negative, got {self.retry_delay!r}",
+                {"retry_delay": self.retry_delay, "validation_type": "retry_config"},
             )
 
     def __repr__(self) -> str:
@@ -826,10 +823,12 @@ class RedisCacheSecurityManager:
             if not auth_configured:
                 vulnerabilities.append(VULN_NO_AUTH)
             if not tls_enabled:
+                # Plaintext is a vulnerability everywhere (as in the original);
+                # production adds the critical entry that makes the result insecure.
+                cert_valid = False
+                vulnerabilities.append(VULN_PLAINTEXT)
                 if _current_environment() == Environment.PRODUCTION:
                     vulnerabilities.append(VULN_PLAINTEXT_PRODUCTION)
-                else:
-                    warnings.append("Connection is not encrypted (TLS disabled)")
             elif not cert_valid:
                 vulnerabilities.append(VULN_BAD_CERTIFICATES)
             if tls_enabled and not config.verify_certificates:
@@ -881,7 +880,9 @@ class RedisCacheSecurityManager:
         if not config.has_authentication:
             vulnerabilities.append(VULN_NO_AUTH)
         if not config.use_tls:
-            vulnerabilities.append("TLS not configured")
+            vulnerabilities.append("Unencrypted connection")
+        elif not config.verify_certificates:
+            vulnerabilities.append("Certificate verification disabled")
         return SecurityValidationResult(
             is_secure=False,
             auth_configured=config.has_authentication,
