@@ -12,7 +12,9 @@ This module also defines a *second* ``CacheConfig`` (strategy-based, factory-rea
 Differences from the original: "ai" selects an AI preset only as a token (so "main",
 "domain" or "maintenance" do not), ``CACHE_PRESET=testing`` is honoured by
 auto-detection as the development preset, and a failing ``SecurityConfig`` raises from
-``CacheConfig.to_dict()`` instead of silently yielding ``security_config=None``.
+``CacheConfig.to_dict()`` instead of silently yielding ``security_config=None``
+(``validate()`` reports it as an error); that ``SecurityConfig`` gets the config's
+``connection_timeout`` (the original left the 30 s default).
 """
 
 from __future__ import annotations

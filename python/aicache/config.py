@@ -55,7 +55,8 @@ Differences from the original template (docs/migration-config.md has the same li
    separated by ``-``, ``_``, ``.``, space), so "main", "domain", "maintenance" no
    longer pick ``ai-*`` presets. ``CACHE_PRESET=testing`` is honoured by auto-detection.
 9. ``cache_presets.CacheConfig.to_dict()``: a failing ``SecurityConfig`` construction
-   raises instead of silently yielding ``security_config=None``.
+   raises instead of silently yielding ``security_config=None`` (``validate()`` reports
+   it as an error); the ``SecurityConfig`` gets the config's ``connection_timeout``.
 10. ``AIResponseCacheConfig``: ``from_env`` raises on invalid numbers/booleans/JSON and on
     an invalid result (the original logged and ignored them); ``merge_with`` rejects
     unknown keys; ``merge`` has no test-specific heuristics; the L1 auto-enable special
@@ -63,8 +64,8 @@ Differences from the original template (docs/migration-config.md has the same li
     ``performance_monitor`` is excluded from equality.
 11. ``cache_validator``: a bool is not accepted where an integer is expected; the
     password-without-TLS warning also looks inside ``security_config``;
-    ``cache_presets.CacheConfig.validate()`` also checks ``max_connections`` and
-    ``connection_timeout`` (absent from ``to_dict()``).
+    ``cache_presets.CacheConfig.validate()`` warns (never errs) about
+    ``max_connections`` and ``connection_timeout`` (absent from ``to_dict()``).
 12. ``aicache.environment.get_environment_info`` takes optional ``environ`` and
     ``base_path`` so detection can be run against a given mapping and directory; the
     recommendation's auto-detection accepts ``environ=`` likewise.
