@@ -33,6 +33,17 @@ typedef enum aic_status {
 /* Static description of a status code; never NULL. */
 const char *aic_strerror(int rc);
 
+/* *acc += v unless that overflows: AIC_OK, or AIC_ETOOBIG with *acc unchanged. */
+static inline int
+aic_size_add(size_t *acc, size_t v)
+{
+    if (*acc > SIZE_MAX - v) {
+        return AIC_ETOOBIG;
+    }
+    *acc += v;
+    return AIC_OK;
+}
+
 /* ---- allocator (process-wide, pluggable: hiredis' hiredisSetAllocators) ----
  * The default is libc.  Tests and fuzzers install counting or capped ones.
  * Never install PyMem_Malloc: core code may run with the GIL released. */

@@ -67,8 +67,6 @@ AIC_MUST_USE int aic_fernet_decrypt(const aic_fernet *f, const unsigned char *to
 AIC_MUST_USE int aic_fernet_token_timestamp(const unsigned char *token, size_t toklen,
                                             uint64_t *ts);
 
-/* ---- Added by the fernet area (the functions above are the fixed API). ---- */
-
 /* Number of keys of f (1..AIC_FERNET_MAX_KEYS). */
 size_t aic_fernet_key_count(const aic_fernet *f);
 
@@ -97,21 +95,5 @@ AIC_MUST_USE int aic_fernet_rotate(const aic_fernet *f, const unsigned char *tok
                                    size_t toklen,
                                    const unsigned char iv[AIC_FERNET_IVBYTES],
                                    unsigned char *out, size_t outcap, size_t *outlen);
-
-/* URL-safe base64 (RFC 4648 section 5) with '=' padding, the encoding of tokens. */
-/* Encoded length of n bytes: 4 * ceil(n / 3); SIZE_MAX when that overflows. */
-size_t aic_fernet_b64_encoded_len(size_t n);
-
-/* Encodes in[0..n) (borrowed) into out (caller-owned, aic_fernet_b64_encoded_len(n)
- * bytes; not NUL-terminated). */
-void aic_fernet_b64_encode(const unsigned char *in, size_t n, unsigned char *out);
-
-/* Strict decode of in[0..n) (borrowed): n a multiple of 4, only the url-safe
- * alphabet, '=' only as the last one or two characters, unused bits zero (the
- * one canonical spelling of each byte string).  out: caller-owned, outcap >=
- * n / 4 * 3.  AIC_OK, AIC_ETOKEN (not canonical url-safe base64), AIC_EINVAL. */
-AIC_MUST_USE int aic_fernet_b64_decode(const unsigned char *in, size_t n,
-                                       unsigned char *out, size_t outcap,
-                                       size_t *outlen);
 
 #endif /* AIC_FERNET_H */

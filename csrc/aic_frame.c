@@ -5,7 +5,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "aic_codec.h"
+#include "aic_zlib.h"
 
 /* A deflate stream expands its input at most ~1032 times; a header claiming more
  * than this from a body cannot be honest, and is refused before any allocation. */

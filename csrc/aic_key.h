@@ -24,6 +24,9 @@
 
 #include "aic_common.h"
 #include "aic_crypto.h"
+#include "aic_key_opts.h"
+#include "aic_sanitize.h"
+#include "aic_text.h"
 
 /* The text hash of a long text (hashlib.sha256 or hashlib.md5 in the original). */
 typedef enum aic_key_alg {
@@ -102,31 +105,6 @@ AIC_MUST_USE int aic_key_tail_write(const aic_crypto *c, aic_key_scratch *scratc
 
 /* ---- building blocks (exported for the binding and the tests) ---- */
 
-/* 1 when code point cp is whitespace for str.split() / str.isspace(), else 0. */
-int aic_unicode_isspace(uint32_t cp);
-
-/* Code points in s[0..n): the bytes that are not UTF-8 continuation bytes (exact for
- * valid UTF-8; never reads past n for invalid input). */
-size_t aic_utf8_count(const char *s, size_t n);
-
-/* len(s.split()) for UTF-8 s[0..n).  An invalid or truncated sequence counts as one
- * non-space character per byte. */
-size_t aic_key_word_count(const char *s, size_t n);
-
-/* dst[0..n) = src[0..n) with '|' and ':' replaced by '_'.  dst and src: borrowed,
- * either equal (in place) or not overlapping. */
-void aic_key_sanitize(char *dst, const char *src, size_t n);
-
-/* The same over 16- and 32-bit code units (UCS-2 / UCS-4 text). */
-void aic_key_sanitize16(uint16_t *dst, const uint16_t *src, size_t n);
-void aic_key_sanitize32(uint32_t *dst, const uint32_t *src, size_t n);
-
-/* Sanitizing and word counting use AVX2 when the CPU has it (x86-64), else SSE2 /
- * portable code.  aic_key_allow_avx2(0) forbids AVX2 so that tests and benchmarks can
- * run the other paths; returns the previous setting.  Not thread-safe: call it only
- * while no other thread uses the key functions. */
-int aic_key_allow_avx2(int allow);
-
 /* Lower-case hex of src[0..n) into dst[0..2n). */
 void aic_key_hex(char *dst, const unsigned char *src, size_t n);
 
@@ -139,28 +117,5 @@ AIC_MUST_USE int aic_key_text_hash(const aic_crypto *c, aic_key_alg alg,
 /* hex8 of md5(s[0..n)).  out: caller-owned, AIC_KEY_PART_HEX bytes. */
 AIC_MUST_USE int aic_key_md5_hex8(const aic_crypto *c, const char *s, size_t n,
                                   char *out);
-
-/* ---- the options string "k1=v1&k2=v2" ----
- * Starts in inline storage (no allocation for the usual few short options) and grows
- * through aic_realloc.  Pairs are added in the caller's (sorted) order. */
-#define AIC_KEY_OPTS_INLINE 256
-
-typedef struct aic_key_opts {
-    char *data; /* inline or owned heap storage; valid until the next add or free */
-    size_t len;
-    size_t cap;
-    size_t count; /* pairs added */
-    char inline_buf[AIC_KEY_OPTS_INLINE];
-} aic_key_opts;
-
-void aic_key_opts_init(aic_key_opts *o);
-
-/* Appends ["&"] k "=" v (both copied).  All-or-nothing: AIC_ENOMEM or AIC_ETOOBIG
- * leave o unchanged. */
-AIC_MUST_USE int aic_key_opts_add(aic_key_opts *o, const char *k, size_t klen,
-                                  const char *v, size_t vlen);
-
-/* Releases heap storage and re-initialises o (on an initialised o; idempotent). */
-void aic_key_opts_free(aic_key_opts *o);
 
 #endif /* AIC_KEY_H */

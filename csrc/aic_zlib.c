@@ -1,10 +1,10 @@
-/* aic_codec.c -- zlib deflate/inflate with an output cap (see aic_codec.h).
+/* aic_zlib.c -- zlib deflate/inflate with an output cap (see aic_zlib.h).
  *
  * zlib allocates through aic_malloc (zalloc/zfree below), so the counting and
  * capped allocators of the tests and fuzzers see its state too.  zlib's
  * avail_in/avail_out are 32-bit: input and output move in chunks of at most
  * CHUNK_MAX bytes, whatever the total size. */
-#include "aic_codec.h"
+#include "aic_zlib.h"
 
 #include <limits.h>
 #include <string.h>
@@ -55,7 +55,7 @@ z_feed(z_stream *zs, const unsigned char **in, size_t *left)
 }
 
 const char *
-aic_codec_zlib_version(void)
+aic_zlib_version(void)
 {
     return zlibVersion();
 }

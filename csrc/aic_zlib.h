@@ -1,11 +1,11 @@
-/* aic_codec.h -- zlib deflate/inflate with an output cap.
+/* aic_zlib.h -- zlib deflate/inflate with an output cap.
  *
  * Streams are zlib format (RFC 1950, what Python's zlib.compress writes), so the
  * original template's "zlib:" payloads inflate here too.  Large inputs are
  * processed in bounded chunks; nothing here touches Python, so callers may run
  * it with the GIL released. */
-#ifndef AIC_CODEC_H
-#define AIC_CODEC_H
+#ifndef AIC_ZLIB_H
+#define AIC_ZLIB_H
 
 #include "aic_common.h"
 
@@ -27,9 +27,7 @@ AIC_MUST_USE int aic_deflate(const unsigned char *in, size_t inlen, int level,
 AIC_MUST_USE int aic_inflate(const unsigned char *in, size_t inlen, size_t max_out,
                              aic_buf *out);
 
-/* ---- Added by the fernet area. ---- */
-
 /* Version string of the zlib library linked at run time (static, never NULL). */
-const char *aic_codec_zlib_version(void);
+const char *aic_zlib_version(void);
 
-#endif /* AIC_CODEC_H */
+#endif /* AIC_ZLIB_H */

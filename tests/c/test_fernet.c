@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "aic_base64.h"
 #include "aic_fernet.h"
 #include "aic_test.h"
 
@@ -134,8 +135,8 @@ forge(const unsigned char *key, const unsigned char *bin, size_t binlen,
                   buf + binlen, 32, &maclen) == NULL) {
         return 0;
     }
-    aic_fernet_b64_encode(buf, binlen + 32, tok);
-    return aic_fernet_b64_encoded_len(binlen + 32);
+    aic_b64_encode(buf, binlen + 32, tok);
+    return aic_b64_encoded_len(binlen + 32);
 }
 
 /* Raw AES-128-CBC without padding, for forging bad PKCS7 blocks. */
@@ -163,17 +164,17 @@ test_b64_vectors(void)
     for (size_t i = 0; i < 7; i++) {
         size_t n = strlen(plain[i]);
         unsigned char out[16], back[16];
-        size_t m = aic_fernet_b64_encoded_len(n), got = 99;
+        size_t m = aic_b64_encoded_len(n), got = 99;
         CHECK(m == strlen(enc[i]));
-        aic_fernet_b64_encode((const unsigned char *) plain[i], n, out);
+        aic_b64_encode((const unsigned char *) plain[i], n, out);
         CHECK(memcmp(out, enc[i], m) == 0);
-        CHECK(aic_fernet_b64_decode(out, m, back, sizeof back, &got) == AIC_OK);
+        CHECK(aic_b64_decode(out, m, back, sizeof back, &got) == AIC_OK);
         CHECK(got == n && memcmp(back, plain[i], n) == 0);
     }
     /* The url-safe alphabet: 0xfb 0xff is "+/8=" in standard base64. */
     const unsigned char hi[2] = {0xfb, 0xff};
     unsigned char out[4];
-    aic_fernet_b64_encode(hi, 2, out);
+    aic_b64_encode(hi, 2, out);
     CHECK(memcmp(out, "-_8=", 4) == 0);
 }
 
@@ -185,19 +186,19 @@ test_b64_round_trip_all_lengths(void)
         in[i] = (unsigned char) (i * 167 + 13);
     }
     for (size_t n = 0; n <= sizeof in; n++) {
-        size_t m = aic_fernet_b64_encoded_len(n), got = 0;
+        size_t m = aic_b64_encoded_len(n), got = 0;
         CHECK(m == (n + 2) / 3 * 4);
-        aic_fernet_b64_encode(in, n, enc);
+        aic_b64_encode(in, n, enc);
         for (size_t j = 0; j < m; j++) {
             if (enc[j] == '+' || enc[j] == '/' || (enc[j] == '=' && j + 2 < m)) {
                 CHECK(!"non url-safe character or misplaced padding");
                 break;
             }
         }
-        CHECK(aic_fernet_b64_decode(enc, m, back, sizeof back, &got) == AIC_OK);
+        CHECK(aic_b64_decode(enc, m, back, sizeof back, &got) == AIC_OK);
         CHECK(got == n && memcmp(back, in, n) == 0);
     }
-    CHECK(aic_fernet_b64_encoded_len(SIZE_MAX) == SIZE_MAX);
+    CHECK(aic_b64_encoded_len(SIZE_MAX) == SIZE_MAX);
 }
 
 static void
@@ -222,8 +223,8 @@ test_b64_rejects(void)
     unsigned char out[16];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         size_t got = 0;
-        int rc = aic_fernet_b64_decode((const unsigned char *) bad[i], strlen(bad[i]),
-                                       out, sizeof out, &got);
+        int rc = aic_b64_decode((const unsigned char *) bad[i], strlen(bad[i]), out,
+                                sizeof out, &got);
         if (rc != AIC_ETOKEN) {
             fprintf(stderr, "accepted bad base64 #%zu\n", i);
         }
@@ -231,9 +232,9 @@ test_b64_rejects(void)
     }
     /* NUL inside the text. */
     const unsigned char nul[4] = {'Z', 0, 'v', 'v'};
-    CHECK(aic_fernet_b64_decode(nul, 4, out, sizeof out, NULL) == AIC_ETOKEN);
+    CHECK(aic_b64_decode(nul, 4, out, sizeof out, NULL) == AIC_ETOKEN);
     /* Output buffer too small is a caller error, not a bad token. */
-    CHECK(aic_fernet_b64_decode((const unsigned char *) "Zm9vYmFy", 8, out, 5, NULL) ==
+    CHECK(aic_b64_decode((const unsigned char *) "Zm9vYmFy", 8, out, 5, NULL) ==
           AIC_EINVAL);
 }
 
@@ -376,10 +377,10 @@ test_rejections(void)
     static const size_t flip[] = {3, 10, 20, 30, 45, 72}; /* binlen is 73 */
     for (size_t i = 0; i < sizeof flip / sizeof flip[0]; i++) {
         size_t binlen = 0;
-        CHECK(aic_fernet_b64_decode((const unsigned char *) kat_hello, n, bin,
-                                    sizeof bin, &binlen) == AIC_OK);
+        CHECK(aic_b64_decode((const unsigned char *) kat_hello, n, bin, sizeof bin,
+                             &binlen) == AIC_OK);
         bin[flip[i]] ^= 1;
-        aic_fernet_b64_encode(bin, binlen, tok);
+        aic_b64_encode(bin, binlen, tok);
         CHECK(rejects(f, tok, n));
     }
     /* wrong key */

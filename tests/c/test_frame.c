@@ -3,7 +3,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "aic_codec.h"
+#include "aic_zlib.h"
 #include "aic_crypto.h"
 #include "aic_fernet.h"
 #include "aic_frame.h"

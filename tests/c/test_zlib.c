@@ -1,8 +1,8 @@
-/* test_codec.c -- zlib deflate/inflate: round trips, the output cap, corrupt
+/* test_zlib.c -- zlib deflate/inflate: round trips, the output cap, corrupt
  * streams and allocation failure at every allocation point. */
 #include <string.h>
 
-#include "aic_codec.h"
+#include "aic_zlib.h"
 #include "aic_test.h"
 
 /* zlib.compress(b"hello", 6) from CPython (same zlib stream format). */
@@ -235,7 +235,7 @@ test_allocation_failures(void)
         aic_buf_free(&b);
     }
     CHECK(ok && points >= 3);
-    printf("codec: allocation failures exercised\n");
+    printf("zlib: allocation failures exercised\n");
     aic_buf_free(&ref);
 }
 

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "aic_codec.h"
+#include "aic_zlib.h"
 #include "fuzz_common.h"
 
 int

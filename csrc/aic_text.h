@@ -1,0 +1,41 @@
+/* aic_text.h -- text metrics of cache keys: whitespace, code points and words of
+ * UTF-8 text, as the interpreter's str.isspace() / len() / str.split() see them.
+ * SSE2 / AVX2 paths where the CPU has them, portable code elsewhere. */
+#ifndef AIC_TEXT_H
+#define AIC_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+/* AVX2 paths are compiled for x86-64 with GCC/Clang and chosen at run time. */
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define AIC_HAVE_AVX2_PATH 1
+#endif
+
+/* 1 when code point cp is whitespace for str.split() / str.isspace(), else 0. */
+int aic_unicode_isspace(uint32_t cp);
+
+/* Code points in s[0..n): the bytes that are not UTF-8 continuation bytes (exact for
+ * valid UTF-8; never reads past n for invalid input). */
+size_t aic_utf8_count(const char *s, size_t n);
+
+/* len(s.split()) for UTF-8 s[0..n).  An invalid or truncated sequence counts as one
+ * non-space character per byte. */
+size_t aic_key_word_count(const char *s, size_t n);
+
+/* Sanitizing (aic_sanitize.h) and word counting use AVX2 when the CPU has it (x86-64),
+ * else SSE2 / portable code.  aic_key_allow_avx2(0) forbids AVX2 so that tests and
+ * benchmarks can run the other paths; returns the previous setting.  Not thread-safe:
+ * call it only while no other thread uses the key functions. */
+int aic_key_allow_avx2(int allow);
+
+#if defined(AIC_HAVE_AVX2_PATH)
+/* 1 when the AVX2 paths may run (allowed, and the CPU has AVX2). */
+int aic_text_use_avx2(void);
+#endif
+
+#endif /* AIC_TEXT_H */
