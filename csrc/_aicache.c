@@ -106,8 +106,9 @@ aicpy_exec(PyObject *m)
             "aicache._core: OpenSSL lacks SHA256, MD5, AES-128-CBC or HMAC");
         return -1;
     }
-    if (aicpy_mem_exec(m, st) < 0 || aicpy_key_exec(m, st) < 0 ||
-        aicpy_fernet_exec(m, st) < 0 || aicpy_codec_exec(m, st) < 0 ||
+    if (aicpy_clock_exec(m, st) < 0 || aicpy_mem_exec(m, st) < 0 ||
+        aicpy_key_exec(m, st) < 0 || aicpy_fernet_exec(m, st) < 0 ||
+        aicpy_zlib_exec(m, st) < 0 || aicpy_frame_exec(m, st) < 0 ||
         aicpy_resp_exec(m, st) < 0) {
         return -1;
     }

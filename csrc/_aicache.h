@@ -3,13 +3,15 @@
  *
  * One binding file per area of the core:
  *   _aicache.c        module definition, state, error translation
+ *   _aicache_args.c   the argument parser of vectorcall methods
+ *   _aicache_clock.c  time.time() as read by every area
  *   _aicache_mem.c    MemoryTier type (aic_mem)
  *   _aicache_key.c    cache-key generation (aic_key)
- *   _aicache_fernet.c zlib and Fernet (aic_codec, aic_fernet)
- *   _aicache_codec.c  value frames: serialize-side framing + compress + encrypt
- * (aic_frame) _aicache_resp.c   RESP reader/packer and the asyncio protocol type
- * (aic_resp) Each area exports one aicpy_<area>_exec() called from the module's exec
- * slot. */
+ *   _aicache_fernet.c the Fernet type (aic_fernet)
+ *   _aicache_zlib.c   deflate() / inflate() (aic_zlib)
+ *   _aicache_frame.c  value frames: framing + compression + encryption (aic_frame)
+ *   _aicache_resp.c   RESP reader/packer and the asyncio protocol type (aic_resp)
+ * Each area exports one aicpy_<area>_exec() called from the module's exec slot. */
 #ifndef AICACHE_BINDING_H
 #define AICACHE_BINDING_H
 
@@ -39,13 +41,13 @@ typedef struct aicpy_state {
         PyObject *KeyGeneratorType;
         PyObject *key_sha256; /* hashlib.sha256 (identity selects the C hash) */
         PyObject *key_md5;    /* hashlib.md5 */
-        PyObject *key_time;   /* the time module (time.time looked up per call) */
         PyObject *key_names;  /* tuple of interned strings, see _aicache_key.c */
-        /* area: fernet (zlib + Fernet) */
+        /* area: fernet */
         PyObject *FernetType;
-        PyObject *fernet_time;     /* the time module (time.time looked up per call) */
-        PyObject *fernet_str_time; /* interned "time" */
-        /* area: codec (value frames) */
+        /* area: clock */
+        PyObject *time_module; /* the time module (time.time looked up per call) */
+        PyObject *str_time;    /* interned "time" */
+        /* area: frame (value frames) */
         PyObject *CodecType;
         /* area: resp */
         PyObject *RespReaderType;
@@ -72,11 +74,52 @@ PyObject *aicpy_raise(aicpy_state *st, int rc);
 /* Area initialisers: add types/functions to m; 0 on success, -1 with an exception. */
 int aicpy_mem_exec(PyObject *m, aicpy_state *st);
 int aicpy_key_exec(PyObject *m, aicpy_state *st);
+int aicpy_clock_exec(PyObject *m, aicpy_state *st);
 int aicpy_fernet_exec(PyObject *m, aicpy_state *st);
-int aicpy_codec_exec(PyObject *m, aicpy_state *st);
+int aicpy_zlib_exec(PyObject *m, aicpy_state *st);
+int aicpy_frame_exec(PyObject *m, aicpy_state *st);
 int aicpy_resp_exec(PyObject *m, aicpy_state *st);
 
-/* area fernet -> area codec: the C context of a _core.Fernet instance (borrowed,
+/* A vectorcall method's parameters: names[0..npos) positional-or-keyword, the
+ * rest keyword-only; the first nreq required.  self is 1 for a method that
+ * replaces a Python method (the interpreter counts self in its messages). */
+typedef struct aicpy_params {
+    const char *fname;
+    const char *const *names;
+    Py_ssize_t nnames, npos, nreq, self;
+} aicpy_params;
+
+/* Fills vals[0..p->nnames) (borrowed references, NULL when absent) from a
+ * vectorcall.  0, or -1 with the TypeError the interpreter would raise. */
+int aicpy_unpack_args(const aicpy_params *p, PyObject *const *args, Py_ssize_t nargs,
+                      PyObject *kwnames, PyObject **vals);
+
+/* A non-negative int below 2**64 from an optional argument (NULL or None ->
+ * *present = 0); `what` names it in the error.  0, or -1 with an exception. */
+int aicpy_opt_u64(PyObject *obj, const char *what, uint64_t *out, int *present);
+
+/* The GIL policy of the byte-crunching calls: released for inputs of `threshold`
+ * bytes or more (returns the saved thread state), kept otherwise (NULL). */
+static inline PyThreadState *
+aicpy_gil_release_if(Py_ssize_t n, Py_ssize_t threshold)
+{
+    return n >= threshold ? PyEval_SaveThread() : NULL;
+}
+
+static inline void
+aicpy_gil_restore(PyThreadState *saved)
+{
+    if (saved != NULL) {
+        PyEval_RestoreThread(saved);
+    }
+}
+
+/* time.time() looked up at call time (new reference), or NULL with an exception. */
+PyObject *aicpy_time_time(aicpy_state *st);
+/* int(time.time()) as whole seconds (0 before 1970).  0, or -1 with an exception. */
+int aicpy_time_seconds(aicpy_state *st, uint64_t *now);
+
+/* area fernet -> area frame: the C context of a _core.Fernet instance (borrowed,
  * lives as long as obj); NULL with TypeError when obj is not a _core.Fernet. */
 struct aic_fernet;
 const struct aic_fernet *aicpy_fernet_context(aicpy_state *st, PyObject *obj);

@@ -1,4 +1,4 @@
-/* _aicache_codec.c -- binding for the codec area: _core.Codec, value frames
+/* _aicache_frame.c -- binding for the frame area: _core.Codec, value frames
  * (aic_frame) built and read in one C call each way.
  *
  * A Codec is immutable after construction (its aic_frame_opts and the Fernet
@@ -96,59 +96,35 @@ codec_dealloc(PyObject *op)
     Py_DECREF(tp);
 }
 
-/* Parses the keyword-only `now` (None, int or float seconds) of encode/decode.
- * *now is left as is for None.  0 on success, -1 with an exception. */
+/* The keyword-only `now` of encode/decode: None (the clock; *given = 0), or int
+ * or float seconds.  0, or -1 with an exception. */
 static int
-parse_now(PyObject *kwnames, PyObject *const *kwvalues, const char *fname, int *given,
-          uint64_t *now)
+parse_now(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, const char *fname,
+          int *given, uint64_t *now)
 {
+    static const char *const names[] = {"now"};
+    PyObject *v = NULL; /* borrowed */
     *given = 0;
-    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
-    for (Py_ssize_t i = 0; i < nkw; i++) {
-        PyObject *name = PyTuple_GET_ITEM(kwnames, i); /* borrowed */
-        if (!PyUnicode_Check(name) ||
-            PyUnicode_CompareWithASCIIString(name, "now") != 0) {
-            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R",
-                         fname, name);
-            return -1;
-        }
-        PyObject *v = kwvalues[i]; /* borrowed */
-        if (v == Py_None) {
-            continue;
-        }
-        double d = PyFloat_AsDouble(v);
-        if (d == -1.0 && PyErr_Occurred()) {
-            return -1;
-        }
-        if (!(d >= 0.0 && d < 18446744073709551616.0)) {
-            PyErr_SetString(PyExc_ValueError, "now must be a non-negative timestamp");
-            return -1;
-        }
-        *now = (uint64_t) d;
-        *given = 1;
+    if (kwnames == NULL) {
+        return 0;
     }
-    return 0;
-}
-
-/* time.time(), looked up at call time (so tests can patch it), as whole seconds. */
-static int
-wall_clock(uint64_t *now)
-{
-    PyObject *mod = PyImport_ImportModule("time");
-    if (mod == NULL) {
+    if (aicpy_unpack_args(&(aicpy_params){fname, names, 1, 0, 0, 1}, args + nargs, 0,
+                          kwnames, &v) < 0) {
         return -1;
     }
-    PyObject *t = PyObject_CallMethod(mod, "time", NULL);
-    Py_DECREF(mod);
-    if (t == NULL) {
-        return -1;
+    if (v == NULL || v == Py_None) {
+        return 0;
     }
-    double d = PyFloat_AsDouble(t);
-    Py_DECREF(t);
+    double d = PyFloat_AsDouble(v);
     if (d == -1.0 && PyErr_Occurred()) {
         return -1;
     }
-    *now = d > 0.0 ? (uint64_t) d : 0;
+    if (!(d >= 0.0 && d < 18446744073709551616.0)) {
+        PyErr_SetString(PyExc_ValueError, "now must be a non-negative timestamp");
+        return -1;
+    }
+    *now = (uint64_t) d;
+    *given = 1;
     return 0;
 }
 
@@ -207,10 +183,10 @@ codec_encode(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnam
     }
     int given = 0;
     uint64_t now = 0;
-    if (parse_now(kwnames, args + nargs, "encode", &given, &now) < 0) {
+    if (parse_now(args, nargs, kwnames, "encode", &given, &now) < 0) {
         return NULL;
     }
-    if (!given && self->opts.fernet != NULL && wall_clock(&now) < 0) {
+    if (!given && self->opts.fernet != NULL && aicpy_time_seconds(st, &now) < 0) {
         return NULL;
     }
     Py_buffer in;
@@ -296,7 +272,7 @@ codec_decode(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnam
     }
     int given = 0;
     uint64_t now = 0; /* tokens are read without a TTL: the time is not consulted */
-    if (parse_now(kwnames, args + nargs, "decode", &given, &now) < 0) {
+    if (parse_now(args, nargs, kwnames, "decode", &given, &now) < 0) {
         return NULL;
     }
     Py_buffer in;
@@ -411,7 +387,7 @@ static PyType_Spec codec_spec = {
 };
 
 int
-aicpy_codec_exec(PyObject *m, aicpy_state *st)
+aicpy_frame_exec(PyObject *m, aicpy_state *st)
 {
     st->o.CodecType = PyType_FromModuleAndSpec(m, &codec_spec, NULL);
     if (st->o.CodecType == NULL ||

@@ -20,6 +20,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "aic_float_repr.h"
 #include "aic_key.h"
 
 #if PY_VERSION_HEX < 0x030C0000
@@ -30,7 +31,6 @@
 /* Interned names kept in st->o.key_names (one tuple, indexed by this enum). */
 enum {
     KN_QUESTION,
-    KN_TIME,
     KN_RECORD,
     KN_GENERIC_KEY,
     KN_GENERIC_TEXT_ID,
@@ -46,7 +46,6 @@ enum {
 
 static const char *const key_name_text[KN_KWNAMES] = {
     "question",
-    "time",
     "record_key_generation_time",
     "_generate_cache_key_generic",
     "_hash_text_efficiently_generic",
@@ -192,19 +191,6 @@ utf8_of(PyObject *s, Py_ssize_t *len)
     return PyUnicode_AsUTF8AndSize(s, len);
 }
 
-/* time.time(), looked up at call time so that patch("time.time") applies. */
-static PyObject *
-now(aicpy_state *st)
-{
-    PyObject *fn = PyObject_GetAttr(st->o.key_time, KNAME(st, KN_TIME));
-    if (fn == NULL) {
-        return NULL;
-    }
-    PyObject *t = PyObject_CallNoArgs(fn);
-    Py_DECREF(fn);
-    return t;
-}
-
 /* "&".join(f"{k}={v}" for k, v in sorted(options.items())) into o, as UTF-8.
  * Every item is formatted before any is encoded, as the original joins, then
  * encodes: the same exception wins when both could fail. */
@@ -312,91 +298,6 @@ classify_value(opt_item *it)
     return 0;
 }
 
-/* ---- repr() of a float without David Gay's dtoa when the result is provably the
- * same.  float.__repr__ is the shortest decimal that reads back as v (the closest
- * one among those of that length), in fixed notation for 1e-4 <= |v| < 1e16.
- * For j = 0, 1, 2, ... decimals this tries m = round(|v| * 10^j) and accepts the
- * first j where m / 10^j == |v|.  That division of two exact doubles (m < 2^53,
- * 10^j <= 10^22) is correctly rounded, i.e. it is exactly what reading the decimal
- * m * 10^-j back gives.  While P = |v| * 10^j < 2^50, at most one m per j can read
- * back as v and the rounded product finds it: a decimal that reads back as v is
- * within |v| * 2^-53 of it, so m' lies within P * 2^-53 of P, and the product is off
- * by at most P * 2^-53 too; 2 * 2^50 * 2^-53 = 1/4 < 1/2.  The first such j
- * therefore gives the fewest significant digits, and the only decimal with them.
- * Other values (more digits, |v| outside [1e-4, 2^50), inf, nan) return 0 and go
- * to PyOS_double_to_string. ---- */
-
-#if FLT_EVAL_METHOD == 0 /* double arithmetic in double precision (SSE2, AArch64) */
-#define FAST_FLOAT_REPR 1
-#define FLOAT_REPR_MAX 24 /* "-" 16 digits "." ... with room to spare */
-
-static size_t
-float_repr_short(double v, char *out)
-{
-    static const double pow10d[18] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,
-                                      1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
-                                      1e12, 1e13, 1e14, 1e15, 1e16, 1e17};
-    static const uint64_t pow10u[18] = {1ULL,
-                                        10ULL,
-                                        100ULL,
-                                        1000ULL,
-                                        10000ULL,
-                                        100000ULL,
-                                        1000000ULL,
-                                        10000000ULL,
-                                        100000000ULL,
-                                        1000000000ULL,
-                                        10000000000ULL,
-                                        100000000000ULL,
-                                        1000000000000ULL,
-                                        10000000000000ULL,
-                                        100000000000000ULL,
-                                        1000000000000000ULL,
-                                        10000000000000000ULL,
-                                        100000000000000000ULL};
-    const double limit = 1125899906842624.0; /* 2^50 */
-    double a = fabs(v);
-    uint64_t m = 0;
-    int j = 0;
-    if (a != 0.0) {
-        if (!(a >= 1e-4 && a < limit)) { /* also false for nan */
-            return 0;
-        }
-        for (;; j++) {
-            double p = a * pow10d[j];
-            if (j == 17 || !(p < limit)) {
-                return 0;
-            }
-            m = (uint64_t) (p + 0.5);
-            if ((double) m / pow10d[j] == a) {
-                break;
-            }
-        }
-    }
-    char digits[24];
-    char *d = digits + sizeof digits;
-    uint64_t ip = m / pow10u[j], frac = m % pow10u[j];
-    if (j == 0) {
-        *--d = '0'; /* float.__repr__ adds ".0" to integral values */
-    }
-    for (int k = 0; k < j; k++) {
-        *--d = (char) ('0' + frac % 10);
-        frac /= 10;
-    }
-    *--d = '.';
-    do {
-        *--d = (char) ('0' + ip % 10);
-        ip /= 10;
-    } while (ip != 0);
-    if (signbit(v)) { /* including -0.0 */
-        *--d = '-';
-    }
-    size_t n = (size_t) (digits + sizeof digits - d);
-    memcpy(out, d, n);
-    return n;
-}
-#endif
-
 /* Appends key=value for one item (UTF-8; UnicodeEncodeError for surrogates). */
 static int
 append_item(aic_key_opts *o, const opt_item *it)
@@ -440,13 +341,11 @@ append_item(aic_key_opts *o, const opt_item *it)
         break;
     }
     default: /* V_FLOAT: float.__repr__ */
-#if defined(FAST_FLOAT_REPR)
-        if ((vlen = (Py_ssize_t) float_repr_short(PyFloat_AS_DOUBLE(it->v), digits)) !=
-            0) {
+        if ((vlen = (Py_ssize_t) aic_float_repr_short(PyFloat_AS_DOUBLE(it->v),
+                                                      digits)) != 0) {
             v = digits;
             break;
         }
-#endif
         dtoa = PyOS_double_to_string(PyFloat_AS_DOUBLE(it->v), 'r', 0,
                                      Py_DTSF_ADD_DOT_0, NULL);
         if (dtoa == NULL) {
@@ -617,7 +516,8 @@ record_timing(kg_object *self, PyObject *t0, PyObject *operation, Py_ssize_t nch
 {
     aicpy_state *st = self->st;
     PyObject *t1 = NULL, *duration = NULL, *length = NULL, *extra = NULL, *res = NULL;
-    if ((t1 = now(st)) == NULL || (duration = PyNumber_Subtract(t1, t0)) == NULL ||
+    if ((t1 = aicpy_time_time(st)) == NULL ||
+        (duration = PyNumber_Subtract(t1, t0)) == NULL ||
         (length = PyLong_FromSsize_t(nchars)) == NULL ||
         (extra = PyDict_New()) == NULL) {
         goto done;
@@ -649,50 +549,6 @@ done:
         return -1;
     }
     Py_DECREF(res);
-    return 0;
-}
-
-/* Matches up to 3 fastcall arguments to names; TypeError like a Python function's. */
-static int
-parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
-           PyObject *kwnames, const char *const *names, Py_ssize_t n, PyObject **out)
-{
-    if (nargs > n) {
-        PyErr_Format(PyExc_TypeError,
-                     "%s() takes %zd positional arguments but %zd were given", fname,
-                     n + 1, nargs + 1);
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        out[i] = i < nargs ? args[i] : NULL;
-    }
-    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
-    for (Py_ssize_t j = 0; j < nkw; j++) {
-        PyObject *name = PyTuple_GET_ITEM(kwnames, j); /* borrowed */
-        Py_ssize_t i = 0;
-        while (i < n && PyUnicode_CompareWithASCIIString(name, names[i]) != 0) {
-            i++;
-        }
-        if (i == n) {
-            PyErr_Format(PyExc_TypeError,
-                         "%s() got an unexpected keyword argument '%U'", fname, name);
-            return -1;
-        }
-        if (out[i] != NULL) {
-            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'",
-                         fname, names[i]);
-            return -1;
-        }
-        out[i] = args[nargs + j];
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (out[i] == NULL) {
-            PyErr_Format(PyExc_TypeError,
-                         "%s() missing 1 required positional argument: '%s'", fname,
-                         names[i]);
-            return -1;
-        }
-    }
     return 0;
 }
 
@@ -815,8 +671,9 @@ kg_generate(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
     PyObject *a[3];
     if (nargs == 3 && kwnames == NULL) {
         a[0] = args[0], a[1] = args[1], a[2] = args[2];
-    } else if (parse_args("generate_cache_key", args, nargs, kwnames, names, 3, a) <
-               0) {
+    } else if (aicpy_unpack_args(
+                   &(aicpy_params){"generate_cache_key", names, 3, 3, 3, 1}, args,
+                   nargs, kwnames, a) < 0) {
         return NULL;
     }
     PyObject *text = a[0], *operation = a[1], *options = a[2]; /* borrowed */
@@ -860,7 +717,7 @@ kg_generate(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
 
     /* 2. timing starts, as the original's, before the key is built */
     int timing = self->monitor == Py_None ? 0 : PyObject_IsTrue(self->monitor);
-    if (timing < 0 || (timing && (t0 = now(st)) == NULL)) {
+    if (timing < 0 || (timing && (t0 = aicpy_time_time(st)) == NULL)) {
         goto done;
     }
 
@@ -1231,8 +1088,7 @@ aicpy_key_exec(PyObject *m, aicpy_state *st)
     if (st->o.key_sha256 == NULL || st->o.key_md5 == NULL) {
         return -1;
     }
-    if ((st->o.key_time = PyImport_ImportModule("time")) == NULL ||
-        init_names(st) < 0) {
+    if (init_names(st) < 0) {
         return -1;
     }
     st->o.KeyGeneratorType = PyType_FromModuleAndSpec(m, &kg_spec, NULL);
