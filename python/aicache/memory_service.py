@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -74,6 +74,13 @@ class MemoryServiceMixin:
         def build_key(
             self, text: str, operation: str, options: dict[str, Any]
         ) -> str: ...
+        async def get_or_set(
+            self,
+            key: str,
+            factory: Callable[[], Any],
+            ttl: float | None = None,
+            **options: Any,
+        ) -> Any: ...
 
     #: Seconds per AI operation used by ``cache_response`` (the factories set it
     #: when this cache stands in for an ``AIResponseCache``); read-only default.
@@ -187,6 +194,27 @@ class MemoryServiceMixin:
         state.tiers[text_tier(text, self.text_size_tiers)] += 1
         result: dict[str, Any] | None = mark_retrieved(value, key, state.retrievals)
         return result
+
+    async def get_or_set_response(
+        self,
+        text: str,
+        operation: str,
+        options: dict[str, Any] | None,
+        factory: Callable[[], Any],
+        question: str | None = None,
+        ttl: float | None = None,
+        **compute_options: Any,
+    ) -> Any:
+        """``get_or_set`` keyed like ``build_key(text, operation, options)`` (a
+        ``question`` joins the options), as on ``AIResponseCache``; without ``ttl``
+        the operation's TTL applies."""
+        opts = dict(options or {})
+        if question is not None:
+            opts["question"] = question
+        key = self.build_key(text, operation, opts)
+        if ttl is None and operation in self.operation_ttls:
+            ttl = self.operation_ttls[operation]
+        return await self.get_or_set(key, factory, ttl, **compute_options)
 
     # ------------------------------------------------------------ AI statistics
 
