@@ -512,3 +512,23 @@ def test_ai_cache_form_uses_build_key(url: str) -> None:
         await cache.disconnect()
 
     run(main())
+
+
+def test_memory_fallback_has_the_ai_form() -> None:
+    async def main() -> None:
+        cache = InMemoryCache(default_ttl=600)
+        cache.operation_ttls = {"qa": 120}  # as the factories set it on a fallback
+        factory = Counter(delay=0.01)
+        results = await asyncio.gather(
+            *(
+                cache.get_or_set_response("Doc", "qa", None, factory, question="Why?")
+                for _ in range(10)
+            )
+        )
+        assert set(results) == {"answer-1"} and factory.calls == 1
+        key = cache.build_key("Doc", "qa", {"question": "Why?"})
+        assert await cache.get(key) == "answer-1"
+        ttl = await cache.get_ttl(key)
+        assert ttl is not None and 100 < ttl <= 120
+
+    run(main())
