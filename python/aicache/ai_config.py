@@ -14,8 +14,6 @@ original's test-specific heuristics; there is no automatic L1 enabling (an expli
 ``performance_monitor`` is excluded from ``==``.
 """
 
-from __future__ import annotations
-
 import copy
 import dataclasses
 import hashlib
@@ -27,7 +25,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, TypeGuard
+from typing import Any, NamedTuple, Self, TypeGuard
 
 from aicache.exceptions import ConfigurationError
 from aicache.parameter_mapping import ValidationResult
@@ -420,11 +418,11 @@ class AIResponseCacheConfig:
     # -- factories ------------------------------------------------------------------
 
     @classmethod
-    def create_default(cls) -> AIResponseCacheConfig:
+    def create_default(cls) -> Self:
         return cls()
 
     @classmethod
-    def create_production(cls, redis_url: str) -> AIResponseCacheConfig:
+    def create_production(cls, redis_url: str) -> Self:
         return cls(
             redis_url=redis_url,
             default_ttl=7200,
@@ -435,7 +433,7 @@ class AIResponseCacheConfig:
         )
 
     @classmethod
-    def create_development(cls) -> AIResponseCacheConfig:
+    def create_development(cls) -> Self:
         return cls(
             redis_url="redis://localhost:6379",
             default_ttl=1800,
@@ -446,7 +444,7 @@ class AIResponseCacheConfig:
         )
 
     @classmethod
-    def create_testing(cls) -> AIResponseCacheConfig:
+    def create_testing(cls) -> Self:
         return cls(
             redis_url="redis://localhost:6379",
             default_ttl=300,
@@ -460,7 +458,7 @@ class AIResponseCacheConfig:
     @classmethod
     def from_dict(
         cls, config_dict: Mapping[str, Any], convert_hash_algorithm: bool = True
-    ) -> AIResponseCacheConfig:
+    ) -> Self:
         """Build from a dict; unknown keys are dropped with a warning (as the original).
 
         A string ``hash_algorithm`` must be "sha256" or "md5" and becomes the hashlib
@@ -514,7 +512,7 @@ class AIResponseCacheConfig:
     @classmethod
     def from_env(
         cls, prefix: str = "AI_CACHE_", environ: Mapping[str, str] | None = None
-    ) -> AIResponseCacheConfig:
+    ) -> Self:
         """Build from ``<prefix>*`` variables (default ``os.environ`` at call time).
 
         Invalid values raise ``ConfigurationError`` naming the variable; so does a
@@ -561,7 +559,7 @@ class AIResponseCacheConfig:
         return config
 
     @classmethod
-    def from_yaml(cls, yaml_path: str | os.PathLike[str]) -> AIResponseCacheConfig:
+    def from_yaml(cls, yaml_path: str | os.PathLike[str]) -> Self:
         """Build from a YAML mapping; needs PyYAML (``pip install aicache[yaml]``)."""
         path = Path(yaml_path)
         if importlib.util.find_spec("yaml") is None:
@@ -593,7 +591,7 @@ class AIResponseCacheConfig:
         return cls.from_dict(data)
 
     @classmethod
-    def from_json(cls, json_path: str | os.PathLike[str]) -> AIResponseCacheConfig:
+    def from_json(cls, json_path: str | os.PathLike[str]) -> Self:
         path = Path(json_path)
         text = _read_config_file(path, "JSON")
         try:
@@ -618,7 +616,7 @@ class AIResponseCacheConfig:
 
     # -- merging --------------------------------------------------------------------
 
-    def merge_with(self, **overrides: Any) -> AIResponseCacheConfig:
+    def merge_with(self, **overrides: Any) -> Self:
         """A new config with ``overrides`` applied (None values are skipped)."""
         values = self._field_values()
         unknown = sorted(set(overrides) - set(values))
@@ -635,7 +633,7 @@ class AIResponseCacheConfig:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return self._rebuild(values)
 
-    def merge(self, other: AIResponseCacheConfig) -> AIResponseCacheConfig:
+    def merge(self, other: "AIResponseCacheConfig") -> Self:
         """A new config: this one, overridden by every value of ``other`` that differs
         from the default (a monitor of ``other`` counts only if it was passed in)."""
         defaults = _default_values()
@@ -654,7 +652,7 @@ class AIResponseCacheConfig:
                 values[name] = value
         return self._rebuild(values)
 
-    def _rebuild(self, values: dict[str, Any]) -> AIResponseCacheConfig:
+    def _rebuild(self, values: dict[str, Any]) -> Self:
         return type(self).from_dict(values)
 
     def __repr__(self) -> str:

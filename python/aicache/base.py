@@ -1,7 +1,5 @@
 """The abstract cache interface every tier implements (spec section 3)."""
 
-from __future__ import annotations
-
 import abc
 from typing import Any
 

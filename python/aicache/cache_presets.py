@@ -17,8 +17,6 @@ auto-detection as the development preset, and a failing ``SecurityConfig`` raise
 ``connection_timeout`` (the original left the 30 s default).
 """
 
-from __future__ import annotations
-
 import copy
 import dataclasses
 import importlib
@@ -29,14 +27,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
+from aicache import cache_validator as _validator
+from aicache.config_model import AICacheConfig
+from aicache.config_model import CacheConfig as PackageCacheConfig
 from aicache.environment import Environment, FeatureContext, get_environment_info
 from aicache.exceptions import ConfigurationError
-
-if TYPE_CHECKING:
-    from aicache import cache_validator as _validator_module
-    from aicache import config as _config_module
 
 __all__ = [
     "CACHE_PRESETS",
@@ -167,7 +164,7 @@ class CacheConfig:
         # Errors (e.g. a missing certificate file) propagate: no silent None.
         return security.SecurityConfig(**fields)
 
-    def validate(self) -> _validator_module.ValidationResult:
+    def validate(self) -> _validator.ValidationResult:
         """``cache_validator.validate_configuration(self.to_dict())``, as the original.
 
         ``max_connections`` and ``connection_timeout`` are not in ``to_dict()``
@@ -177,8 +174,7 @@ class CacheConfig:
         cannot be built (e.g. a missing certificate file) is an error here, where
         the original silently dropped it.
         """
-        from aicache.cache_validator import cache_validator
-
+        cache_validator = _validator.cache_validator
         try:
             data = self.to_dict()
         except ConfigurationError as exc:
@@ -210,10 +206,8 @@ class CacheConfig:
                 )
         return result
 
-    def _basic_validate(self) -> _validator_module.ValidationResult:
-        from aicache.cache_validator import ValidationResult
-
-        result = ValidationResult(is_valid=True, validation_type="basic")
+    def _basic_validate(self) -> _validator.ValidationResult:
+        result = _validator.ValidationResult(is_valid=True, validation_type="basic")
         checks = (
             ("default_ttl", self.default_ttl, 60, 604800),
             ("max_connections", self.max_connections, 1, 100),
@@ -257,15 +251,13 @@ class CachePreset:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def to_cache_config(self) -> _config_module.CacheConfig:
+    def to_cache_config(self) -> PackageCacheConfig:
         """The package-level ``CacheConfig`` for this preset (no Redis URL, no TLS).
 
         ``preset_name`` is the display name (e.g. "AI Production"); ``environment`` is
         the first environment context. ``max_connections``, ``connection_timeout``,
         ``enable_monitoring`` and ``log_level`` have no counterpart and are dropped.
         """
-        from aicache.config import CacheConfig as PackageCacheConfig
-
         return PackageCacheConfig(
             redis_url=None,
             redis_password=None,
@@ -289,12 +281,10 @@ class CachePreset:
 
 def ai_config_from_optimizations(
     optimizations: Mapping[str, Any],
-) -> _config_module.AICacheConfig:
+) -> AICacheConfig:
     """``AICacheConfig`` from a preset's ``ai_optimizations``; missing keys take the
     preset defaults (1000, sha256, tiers 1000/5000/20000, the five standard TTLs,
     smart promotion on, max length 100000)."""
-    from aicache.config import AICacheConfig
-
     return AICacheConfig(
         text_hash_threshold=optimizations.get("text_hash_threshold", 1000),
         hash_algorithm=optimizations.get("hash_algorithm", "sha256"),
@@ -557,9 +547,7 @@ class CachePresetManager:
         }
 
     def validate_preset(self, preset: CachePreset) -> bool:
-        from aicache.cache_validator import cache_validator
-
-        result = cache_validator.validate_preset(preset.to_dict())
+        result = _validator.cache_validator.validate_preset(preset.to_dict())
         for error in result.errors:
             logger.error("Cache preset validation error: %s", error)
         for warning in result.warnings:

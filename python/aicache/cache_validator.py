@@ -9,8 +9,6 @@ Every error and warning about one field carries ``field_path`` and a context
 (the original's ``isinstance(x, int)`` let ``True`` through).
 """
 
-from __future__ import annotations
-
 import copy
 import logging
 from collections.abc import Mapping

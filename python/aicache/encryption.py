@@ -17,8 +17,6 @@ not needed.  Additions to the original:
 Secrets never appear in ``repr()``, log records, exception contexts or stats.
 """
 
-from __future__ import annotations
-
 import base64
 import binascii
 import json
@@ -26,7 +24,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Self
 
 from aicache import _core
 from aicache.exceptions import ConfigurationError
@@ -337,7 +335,7 @@ class EncryptedCacheLayer:
         return self.fernet is not None
 
     @classmethod
-    def create_with_generated_key(cls, **kwargs: Any) -> EncryptedCacheLayer:
+    def create_with_generated_key(cls, **kwargs: Any) -> Self:
         """A layer with a new random key (handy in tests; the key is not exposed)."""
         return cls(encryption_key=FernetKeyring.generate_key(), **kwargs)
 

@@ -4,8 +4,6 @@
 the template maps it to HTTP 503 through a separate handler.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
 __all__ = [

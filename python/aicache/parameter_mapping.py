@@ -5,8 +5,6 @@
 ``aicache.cache_validator.ValidationResult``.
 """
 
-from __future__ import annotations
-
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field

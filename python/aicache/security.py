@@ -20,8 +20,6 @@ the configuration. The module global ``aioredis`` stays patchable: when a test r
 arguments), as in the original.
 """
 
-from __future__ import annotations
-
 import asyncio
 import logging
 import os
@@ -34,14 +32,12 @@ from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
+from aicache._connection import RedisConnection
 from aicache.environment import Environment, FeatureContext, get_environment_info
 from aicache.exceptions import ConfigurationError, InfrastructureError
-
-if TYPE_CHECKING:
-    from aicache._connection import RedisConnection
 
 __all__ = [
     "RedisCacheSecurityManager",
@@ -90,8 +86,6 @@ class _NativeClientFactory:
 
     @staticmethod
     def from_url(url: str, **kwargs: Any) -> RedisConnection:
-        from aicache._connection import RedisConnection
-
         return RedisConnection(
             url,
             username=kwargs.get("username"),
@@ -178,7 +172,7 @@ def redact_url(redis_url: str | None) -> str:
     return redact_redis_url(redis_url)
 
 
-def _encryption_key_configured(config: SecurityConfig) -> bool:
+def _encryption_key_configured(config: "SecurityConfig") -> bool:
     key = getattr(config, "encryption_key", None)
     return bool(key) or bool(os.environ.get("REDIS_ENCRYPTION_KEY", "").strip())
 
@@ -381,9 +375,7 @@ class SecurityConfig:
             )
 
     @classmethod
-    def create_for_environment(
-        cls, encryption_key: str | None = None
-    ) -> SecurityConfig:
+    def create_for_environment(cls, encryption_key: str | None = None) -> Self:
         """A configuration for the detected environment, from the environment variables.
 
         Per-environment defaults (certificate verification in staging/production/unknown,
@@ -630,8 +622,6 @@ class RedisCacheSecurityManager:
         ``overrides`` are passed to :class:`RedisConnection` (timeouts, breaker...).
         ``redis://`` URLs get TLS only when ``config.use_tls`` says so.
         """
-        from aicache._connection import RedisConnection
-
         config = self.config
         username, password = self._credentials(redis_url)
         kwargs: dict[str, Any] = {
@@ -1130,10 +1120,6 @@ class RedisCacheSecurityManager:
 
 def _native(client: Any) -> Any:
     """The aicache RedisConnection behind ``client`` (itself or an adapter), or None."""
-    try:
-        from aicache._connection import RedisConnection
-    except ImportError:  # pragma: no cover - the package always ships it
-        return None
     if isinstance(client, RedisConnection):
         return client
     inner = getattr(client, "connection", None)
