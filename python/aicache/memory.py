@@ -248,26 +248,6 @@ class InMemoryCache(MemoryServiceMixin, CacheInterface):
         (concurrent misses share one call; options: :func:`aicache.stampede.get_or_set`)."""
         return await stampede.get_or_set(self, key, factory, ttl, **options)
 
-    async def get_or_set_response(
-        self,
-        text: str,
-        operation: str,
-        options: dict[str, Any] | None,
-        factory: Callable[[], Any],
-        question: str | None = None,
-        ttl: float | None = None,
-        **compute_options: Any,
-    ) -> Any:
-        """As ``AIResponseCache.get_or_set_response`` (key from ``build_key``; without
-        ``ttl`` the operation's TTL from ``operation_ttls``, else ``default_ttl``)."""
-        opts = dict(options or {})
-        if question is not None:
-            opts["question"] = question
-        if ttl is None:
-            ttl = self.operation_ttls.get(operation)
-        key = self.build_key(text, operation, opts)
-        return await stampede.get_or_set(self, key, factory, ttl, **compute_options)
-
     # ------------------------------------------------------------ utilities
 
     def clear(self) -> ClearResult:
