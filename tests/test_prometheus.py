@@ -66,7 +66,7 @@ def _value(family: Any, sample_name: str, **labels: str) -> float:
 
 def test_text_exposition_round_trips_through_the_parser() -> None:
     m = _populated()
-    families = _parse(m.to_prometheus_text())
+    families = _parse(render_text(m))
     ops = families["aicache_cache_operations"]
     assert ops.type == "counter"
     name = "aicache_cache_operations_total"
@@ -144,7 +144,7 @@ def test_text_exposition_round_trips_through_the_parser() -> None:
 
 
 def test_text_format_lines() -> None:
-    text = _populated().to_prometheus_text()
+    text = render_text(_populated())
     assert text.endswith("\n")
     lines = text.splitlines()
     help_names = [line.split()[2] for line in lines if line.startswith("# HELP ")]
@@ -165,7 +165,7 @@ def test_text_format_lines() -> None:
 
 
 def test_empty_monitor_exposition() -> None:
-    text = CachePerformanceMonitor().to_prometheus_text()
+    text = render_text(CachePerformanceMonitor())
     families = _parse(text)
     assert families["aicache_cache_operations"].samples == []
     assert families["aicache_cache_size_bytes"].samples == []
@@ -176,7 +176,7 @@ def test_empty_monitor_exposition() -> None:
 def test_reset_zeroes_the_counters() -> None:
     m = _populated()
     m.reset_stats()
-    families = _parse(m.to_prometheus_text())
+    families = _parse(render_text(m))
     assert families["aicache_cache_hits"].samples == []
     assert families["aicache_cache_operation_duration_seconds"].samples == []
     fam = families["aicache_compression_input_bytes"]
@@ -185,14 +185,14 @@ def test_reset_zeroes_the_counters() -> None:
 
 def test_namespace() -> None:
     m = _populated()
-    names = set(_parse(m.to_prometheus_text(namespace="myapp:cache")))
+    names = set(_parse(render_text(m, namespace="myapp:cache")))
     assert "myapp:cache_cache_operations" in names
     assert all(n.startswith("myapp:cache_") for n in names)
     bare = set(_parse(render_text(m, namespace="")))
     assert "cache_operations" in bare and "invalidations" in bare
     for bad in ("1abc", "a-b", "with space", 5):
         with pytest.raises(ValidationError):
-            m.to_prometheus_text(namespace=bad)  # type: ignore[arg-type]
+            render_text(m, namespace=bad)  # type: ignore[arg-type]
         with pytest.raises(ValidationError):
             AicacheCollector(m, namespace=bad)  # type: ignore[arg-type]
 
@@ -252,7 +252,7 @@ def test_collector_in_a_fresh_registry_matches_render_text() -> None:
     registry = CollectorRegistry()
     registry.register(AicacheCollector(m))
     output = generate_latest(registry).decode()
-    assert output == m.to_prometheus_text()
+    assert output == render_text(m)
     families = _parse(output)
     name = "aicache_cache_operations_total"
     ops = families["aicache_cache_operations"]
@@ -295,7 +295,7 @@ def test_module_imports_without_prometheus_client() -> None:
         from aicache.prometheus import AicacheCollector, render_text
         m = CachePerformanceMonitor()
         m.record_cache_operation_time("get", 0.001, True, 0, {"cache_tier": "l1"})
-        text = m.to_prometheus_text()
+        text = render_text(m)
         assert 'aicache_cache_hits_total{tier="l1"} 1.0' in text, text
         collector = AicacheCollector(m)
         try:

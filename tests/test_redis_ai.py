@@ -142,6 +142,20 @@ def test_build_key_uses_its_own_threshold() -> None:
     assert f"|txt:{text}" in make().build_key(text, "summarize", {})
 
 
+def test_build_key_with_a_none_operation_and_a_monitor() -> None:
+    # issue 11 item 1: the monitor never raises into key generation; the original
+    # returns a key with "op:None" and records the operation as given.
+    monitor = CachePerformanceMonitor()
+    cache = make(performance_monitor=monitor)
+    key = cache.build_key("Hello", None, {})  # type: ignore[arg-type]
+    assert key == "ai_cache:op:None|txt:Hello"
+    (metric,) = monitor.key_generation_times
+    assert metric.operation_type is None
+    assert cache.key_generator.get_key_generation_stats()["operation_distribution"] == {
+        None: 1
+    }
+
+
 def test_instances_are_weak_referenceable_and_callbacks_registered() -> None:
     cache = make()
     assert weakref.ref(cache)() is cache
@@ -457,7 +471,18 @@ def test_hit_ratio_and_summaries(server: RedisServer) -> None:
     assert "error" not in ai
     assert ai["total_operations"] == 5
     assert ai["overall_hit_rate"] == 60.0
-    assert ai["hit_rate_by_operation"]["summarize"]["hit_rate"] == 75.0
+    # The original's shape: operation -> float percentage (2 dp), so
+    # f"{rate:.1f}%" works; the richer per-operation dict has its own key.
+    assert ai["hit_rate_by_operation"] == {"qa": 0.0, "summarize": 75.0}
+    assert f"{ai['hit_rate_by_operation']['summarize']:.1f}%" == "75.0%"
+    assert ai["operation_hit_details"]["summarize"] == {
+        "hit_rate": 75.0, "total_requests": 4, "hits": 3, "misses": 1,
+    }  # fmt: skip
+    # inherited_stats is the monitor's get_performance_stats() (spec 10.3).
+    assert ai["inherited_stats"]["total_cache_operations"] == (
+        cache.performance_monitor.total_operations
+    )
+    assert "cache_hit_rate" in ai["inherited_stats"]
     assert ai["text_tier_distribution"] == {"small": 3}
 
     ops = cache.get_operation_performance()

@@ -49,10 +49,10 @@ from collections.abc import (
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from operator import attrgetter
-from statistics import median
+from statistics import mean, median
 from typing import Any, Final, Generic, Protocol, TypeVar, overload
 
-from aicache.exceptions import ConfigurationError, ValidationError
+from aicache.exceptions import ValidationError
 
 __all__ = [
     "LATENCY_BUCKETS_SECONDS",
@@ -78,6 +78,7 @@ except ImportError:
     psutil = None
 
 _DEBUG: Final = logging.DEBUG
+_DEFAULT_MAX_MEASUREMENTS: Final = 1000
 _MIB: Final = 1024 * 1024
 _SECONDS_PER_HOUR: Final = 3600.0
 
@@ -215,11 +216,15 @@ class MeasurementBuffer(Sequence[T], Generic[T]):
     read-only and which has no slicing); assigning ``maxlen`` keeps the newest items.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "cutoff")
     __hash__ = None  # type: ignore[assignment]  # mutable, like list
 
     def __init__(self, maxlen: int, items: Iterable[T] = ()) -> None:
         self._items: deque[T] = deque(items, maxlen)
+        #: The retention cutoff of the monitor's last cleanup of this buffer: the
+        #: monitor's reads leave out items stamped at or before it, wherever they
+        #: sit in the buffer.
+        self.cutoff = -math.inf
 
     @property
     def maxlen(self) -> int:
@@ -241,6 +246,7 @@ class MeasurementBuffer(Sequence[T], Generic[T]):
 
     def clear(self) -> None:
         self._items.clear()
+        self.cutoff = -math.inf
 
     def pop(self) -> T:
         """Remove and return the newest item."""
@@ -351,12 +357,23 @@ class MeasurementBuffer(Sequence[T], Generic[T]):
 _OpRecord = tuple[float, float, str, int, Any]
 
 
+class _Given:
+    """additional_data a caller gave as a tuple: kept as is, not read as pairs."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+
+
 def _as_metric(item: Any) -> Any:
     if type(item) is not tuple:
         return item
     timestamp, duration, operation, length, data = item
-    if data is not None and type(data) is not dict:
+    if type(data) is tuple:
         data = dict(data)
+    elif type(data) is _Given:
+        data = data.data
     return PerformanceMetric(duration, length, timestamp, operation, data)
 
 
@@ -596,68 +613,47 @@ def _series(table: dict[K, V], key: K, overflow: K, factory: Callable[[], V]) ->
     return series
 
 
-# -------------------------------------------------------------------- validation
+# ------------------------------------------------------------------- helpers
 
 
-def _seconds(value: object, name: str) -> float:
-    """A finite duration in seconds; negatives (wall-clock steps) become 0.0."""
-    if type(value) is float:
-        seconds = value
-    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        raise ValidationError(
-            f"{name} must be a number of seconds",
-            {"field": name, "value": repr(value)},
-        )
-    if not math.isfinite(seconds):
-        raise ValidationError(
-            f"{name} must be finite", {"field": name, "value": repr(value)}
-        )
-    return seconds if seconds > 0.0 else 0.0
+def _data(additional_data: Any) -> Any:
+    """``additional_data or {}``, as the original stores it (never validated)."""
+    return additional_data or {}
 
 
-def _count(value: object, name: str) -> int:
-    """A non-negative integer (sizes, lengths, key counts)."""
-    if type(value) is int:
-        number = value
-    elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+def _tier_of(data: Any) -> str:
+    """The ``cache_tier`` label of a metric's additional_data ("unknown" if none)."""
+    try:
+        tier = data.get("cache_tier") if data else None
+    except Exception:  # a non-mapping additional_data, stored as given
+        return _UNKNOWN_TIER
+    return tier if isinstance(tier, str) and tier else _UNKNOWN_TIER
+
+
+def _label(value: Any) -> str:
+    """A series label for a value stored as given (operation types may be None)."""
+    return value if isinstance(value, str) else str(value)
+
+
+def _capacity(value: Any) -> int:
+    """How many measurements of each kind are kept for a ``max_measurements``
+    given as anything: an int as is, a number truncated, anything else the
+    default; 0 means none (the original kept nothing for a non-positive value)."""
+    try:
         number = int(value)
-    else:
-        raise ValidationError(
-            f"{name} must be a non-negative integer",
-            {"field": name, "value": repr(value)},
+    except (TypeError, ValueError, OverflowError):
+        logger.warning(
+            "max_measurements=%r is not a number; keeping %d measurements",
+            value,
+            _DEFAULT_MAX_MEASUREMENTS,
         )
-    if number < 0:
-        raise ValidationError(
-            f"{name} must be a non-negative integer", {"field": name, "value": number}
+        return _DEFAULT_MAX_MEASUREMENTS
+    if number < 1:
+        logger.warning(
+            "max_measurements=%r keeps no measurements (counters still count)", value
         )
+        return 0
     return number
-
-
-def _text(value: object, name: str) -> str:
-    if not isinstance(value, str):
-        raise ValidationError(
-            f"{name} must be a string", {"field": name, "value": repr(value)}
-        )
-    return value
-
-
-def _extra(value: object) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if isinstance(value, dict):
-        return value
-    if isinstance(value, Mapping):
-        return dict(value)
-    raise ValidationError(
-        "additional_data must be a dict or None",
-        {"field": "additional_data", "type": type(value).__name__},
-    )
-
-
-def _mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values)
 
 
 # ------------------------------------------------------------------------ monitor
@@ -667,13 +663,16 @@ class CachePerformanceMonitor:
     """Records cache performance measurements and summarises them (spec section 11).
 
     Args:
-        retention_hours: measurements older than this are dropped (hours, > 0).
-        max_measurements: at most this many measurements of each kind are kept (>= 1).
+        retention_hours: measurements older than this many hours are left out of
+            every read.
+        max_measurements: at most this many measurements of each kind are kept
+            (a non-positive value keeps none; counters still count).
         memory_warning_threshold_bytes: total cache size that triggers a warning.
         memory_critical_threshold_bytes: total cache size that triggers an error.
 
-    Raises:
-        ConfigurationError: a parameter has the wrong type or range.
+    Like the original, the constructor accepts any values and ``record_*`` store
+    what they are given (negative durations, any operation type, additional_data
+    or ``{}``); no recording method raises into a cache operation.
 
     Thread-safe: recording and reading may happen from several threads (e.g. an event
     loop and a metrics-scrape thread); mutations are serialised by an internal lock.
@@ -686,12 +685,6 @@ class CachePerformanceMonitor:
         memory_warning_threshold_bytes: int = 50 * 1024 * 1024,
         memory_critical_threshold_bytes: int = 100 * 1024 * 1024,
     ) -> None:
-        self._check_config(
-            retention_hours,
-            max_measurements,
-            memory_warning_threshold_bytes,
-            memory_critical_threshold_bytes,
-        )
         # Re-entrant: reading cache_operation_times materialises it under this lock,
         # also from methods that already hold it.
         self._lock = threading.RLock()
@@ -699,21 +692,23 @@ class CachePerformanceMonitor:
         self.memory_warning_threshold_bytes = memory_warning_threshold_bytes
         self.memory_critical_threshold_bytes = memory_critical_threshold_bytes
         self._max_measurements = max_measurements
+        keep = _capacity(max_measurements)
+        self._keep = keep
+        # A ring buffer needs room for one item; with keep == 0 nothing is appended.
+        cap = max(keep, 1)
 
         self._key_generation_times: MeasurementBuffer[PerformanceMetric] = (
-            MeasurementBuffer(max_measurements)
+            MeasurementBuffer(cap)
         )
-        self._cache_operation_times = _OperationTimesBuffer(
-            max_measurements, self._lock
-        )
+        self._cache_operation_times = _OperationTimesBuffer(cap, self._lock)
         self._compression_ratios: MeasurementBuffer[CompressionMetric] = (
-            MeasurementBuffer(max_measurements)
+            MeasurementBuffer(cap)
         )
         self._memory_usage_measurements: MeasurementBuffer[MemoryUsageMetric] = (
-            MeasurementBuffer(max_measurements)
+            MeasurementBuffer(cap)
         )
         self._invalidation_events: MeasurementBuffer[InvalidationMetric] = (
-            MeasurementBuffer(max_measurements)
+            MeasurementBuffer(cap)
         )
 
         self.cache_hits = 0
@@ -730,40 +725,6 @@ class CachePerformanceMonitor:
         self.hit_ratio_warning_threshold: float | None = None
 
         self._reset_series()
-
-    @staticmethod
-    def _check_config(
-        retention_hours: object,
-        max_measurements: object,
-        warning_bytes: object,
-        critical_bytes: object,
-    ) -> None:
-        problems: dict[str, Any] = {}
-        if (
-            isinstance(retention_hours, bool)
-            or not isinstance(retention_hours, numbers.Real)
-            or not math.isfinite(float(retention_hours))
-            or retention_hours <= 0
-        ):
-            problems["retention_hours"] = retention_hours
-        for name, value in (
-            ("max_measurements", max_measurements),
-            ("memory_warning_threshold_bytes", warning_bytes),
-            ("memory_critical_threshold_bytes", critical_bytes),
-        ):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, numbers.Integral)
-                or value < 1
-            ):
-                problems[name] = value
-        if problems:
-            raise ConfigurationError(
-                "Invalid CachePerformanceMonitor configuration: "
-                + ", ".join(f"{k}={v!r}" for k, v in problems.items())
-                + " (retention_hours must be > 0, the others integers >= 1)",
-                {"invalid_parameters": {k: repr(v) for k, v in problems.items()}},
-            )
 
     def _reset_series(self) -> None:
         self._operation_series: dict[tuple[str, str], _OperationSeries] = {}
@@ -793,11 +754,14 @@ class CachePerformanceMonitor:
 
     @max_measurements.setter
     def max_measurements(self, value: int) -> None:
-        self._check_config(1, value, 1, 1)
+        keep = _capacity(value)
         with self._lock:
             self._max_measurements = value
+            self._keep = keep
             for buf in self._buffers():
-                buf.maxlen = value
+                buf.maxlen = max(keep, 1)
+                if keep == 0:
+                    buf.clear()
 
     def _buffers(self) -> tuple[MeasurementBuffer[Any], ...]:
         return (
@@ -850,24 +814,48 @@ class CachePerformanceMonitor:
 
     # ------------------------------------------------------------------ retention
 
+    def _cutoff(self) -> float:
+        """Measurements stamped at or before this time are outside retention
+        (-inf when ``retention_hours`` is not a number: nothing expires)."""
+        try:
+            return time.time() - float(self.retention_hours) * _SECONDS_PER_HOUR
+        except (TypeError, ValueError, OverflowError):
+            return -math.inf
+
     def _cleanup_old_measurements(
         self, measurements: MeasurementBuffer[Any] | MutableSequence[Any]
     ) -> None:
-        """Drop measurements older than ``retention_hours`` and beyond
-        ``max_measurements`` (oldest first). O(dropped) for a MeasurementBuffer;
-        a plain list is filtered in full."""
+        """Drop measurements outside retention and beyond ``max_measurements``
+        (oldest first). A MeasurementBuffer is trimmed from its old end (reads
+        filter by timestamp anyway, see :meth:`_recent`); a plain list is
+        filtered in full."""
         if not measurements:
             return
-        cutoff = time.time() - self.retention_hours * _SECONDS_PER_HOUR
+        cutoff = self._cutoff()
+        keep = self._keep
         if isinstance(measurements, MeasurementBuffer):
+            measurements.cutoff = cutoff
             measurements.discard_older_than(cutoff)
-            while len(measurements) > self._max_measurements:
+            while len(measurements) > keep:
                 measurements.popleft()
         else:
-            kept = [m for m in measurements if m.timestamp > cutoff]
-            measurements[:] = kept[-self._max_measurements :]
+            kept = [m for m in measurements if _stamp(m) > cutoff]
+            measurements[:] = kept[len(kept) - keep :] if keep else []
+
+    @staticmethod
+    def _recent(buf: MeasurementBuffer[T]) -> list[T]:
+        """The items of ``buf`` inside the retention of its last cleanup (the
+        original filtered its lists at every record and at get_performance_stats),
+        selected by timestamp, not by position: a wall clock that stepped backwards
+        cannot make old measurements look recent."""
+        cutoff = buf.cutoff
+        return [m for m in buf.to_list() if _stamp(m) > cutoff]
 
     # ------------------------------------------------------------------ recording
+    #
+    # The original stores whatever it is given; so do these methods. None of them
+    # raises: a value that cannot feed a log line or a histogram is still stored,
+    # and a failure of the bookkeeping itself is logged at DEBUG.
 
     def record_key_generation_time(
         self,
@@ -877,37 +865,41 @@ class CachePerformanceMonitor:
         additional_data: dict[str, Any] | None = None,
     ) -> None:
         """Record one key generation taking ``duration`` seconds for a text of
-        ``text_length`` characters. WARNING when slower than
-        ``key_generation_threshold`` seconds.
-
-        Raises:
-            ValidationError: non-numeric/non-finite duration, negative or non-integer
-                length, non-string operation type, non-mapping additional_data.
-        """
-        seconds = _seconds(duration, "duration")
-        length = _count(text_length, "text_length")
-        operation = _text(operation_type, "operation_type")
-        metric = PerformanceMetric(
-            seconds, length, time.time(), operation, _extra(additional_data)
-        )
-        with self._lock:
-            self._key_generation_times.append(metric)
-            self._cleanup_old_measurements(self._key_generation_times)
-            _series(
-                self._key_generation_latency, operation, _OVERFLOW_LABEL, _Histogram
-            ).observe(seconds)
-        if seconds > self.key_generation_threshold:
-            logger.warning(
-                f"Slow key generation: {seconds:.3f}s for {length} chars "
-                f"in {operation} operation"
+        ``text_length`` characters (values stored as given). WARNING when slower
+        than ``key_generation_threshold`` seconds."""
+        try:
+            metric = PerformanceMetric(
+                duration,
+                text_length,
+                time.time(),
+                operation_type,
+                _data(additional_data),
             )
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "Key generation time: %.3fs for %d chars (%s)",
-                seconds,
-                length,
-                operation,
-            )
+            with self._lock:
+                if self._keep:
+                    self._key_generation_times.append(metric)
+                    self._cleanup_old_measurements(self._key_generation_times)
+                if _is_seconds(duration):
+                    _series(
+                        self._key_generation_latency,
+                        _label(operation_type),
+                        _OVERFLOW_LABEL,
+                        _Histogram,
+                    ).observe(duration)
+            if _is_seconds(duration) and duration > self.key_generation_threshold:
+                logger.warning(
+                    f"Slow key generation: {duration:.3f}s for {text_length} chars "
+                    f"in {operation_type} operation"
+                )
+            if logger.isEnabledFor(_DEBUG):
+                logger.debug(
+                    "Key generation time: %ss for %s chars (%s)",
+                    duration,
+                    text_length,
+                    operation_type,
+                )
+        except Exception as exc:
+            logger.debug("Could not record a key generation time: %s", exc)
 
     def record_cache_operation_time(
         self,
@@ -917,76 +909,68 @@ class CachePerformanceMonitor:
         text_length: int = 0,
         additional_data: dict[str, Any] | None = None,
     ) -> None:
-        """Record one cache operation taking ``duration`` seconds.
+        """Record one cache operation taking ``duration`` seconds (values stored
+        as given).
 
         ``total_operations`` counts every operation; ``cache_hits``/``cache_misses``
         count ``get`` operations only. ``additional_data["cache_tier"]`` (e.g. "l1",
         "redis") selects the per-tier series used by the Prometheus exposition
         ("unknown" when absent). WARNING when slower than
         ``cache_operation_threshold`` seconds.
-
-        Raises:
-            ValidationError: as for :meth:`record_key_generation_time`.
         """
-        op = operation if type(operation) is str else _text(operation, "operation")
-        seconds = (
-            duration
-            if type(duration) is float and 0.0 <= duration < math.inf
-            else _seconds(duration, "duration")
-        )
-        length = (
-            text_length
-            if type(text_length) is int and text_length >= 0
-            else _count(text_length, "text_length")
-        )
-        data = (
-            additional_data
-            if type(additional_data) is dict
-            else _extra(additional_data)
-        )
-        tier = data.get("cache_tier") if data else None
-        if not isinstance(tier, str) or not tier:
-            tier = _UNKNOWN_TIER
-        self._record_op(op, seconds, bool(cache_hit), tier, data, length)
+        try:
+            data = _data(additional_data)
+            self._record_op(
+                operation,
+                duration,
+                cache_hit,
+                _tier_of(data),
+                _Given(data) if type(data) is tuple else data,
+                text_length,
+            )
+        except Exception as exc:
+            logger.debug("Could not record a %r operation: %s", operation, exc)
 
     def _record_op(
         self,
-        operation: str,
-        duration: float,
-        hit: bool,
+        operation: Any,
+        duration: Any,
+        hit: Any,
         tier: str,
-        data: Mapping[str, Any] | tuple[tuple[str, Any], ...] | None = None,
-        text_length: int = 0,
+        data: Any = None,
+        text_length: Any = 0,
     ) -> None:
-        """The trusted core of :meth:`record_cache_operation_time` (no validation).
+        """The core of :meth:`record_cache_operation_time`.
 
-        ``duration`` is a finite float >= 0 (seconds), ``tier`` a non-empty label,
-        ``data`` the metric's additional_data: a dict (stored as is), None, or a
-        tuple of (key, value) pairs (so callers can pass a shared constant; each
-        materialised metric gets its own dict). ``text_length`` an int >= 0.
+        ``tier`` is a non-empty label; ``data`` the metric's additional_data: a
+        dict (stored as is), None, or a tuple of (key, value) pairs (so callers can
+        pass a shared constant; each materialised metric gets its own dict).
         """
         now = time.time()
-        cutoff = now - self.retention_hours * _SECONDS_PER_HOUR
+        seconds = _is_seconds(duration)
         lock = self._lock
         lock.acquire()  # cheaper than ``with`` on this per-operation path
         try:
-            buf = self._cache_operation_times
-            items: deque[Any] = buf._items
-            items.append((now, duration, operation, text_length, data))
-            first = items[0]
-            if (first[0] if type(first) is tuple else first.timestamp) <= cutoff:
-                buf.discard_older_than(cutoff)
+            if self._keep:
+                buf = self._cache_operation_times
+                items: deque[Any] = buf._items
+                items.append((now, duration, operation, text_length, data))
+                first = items[0]
+                cutoff = buf.cutoff = self._cutoff()
+                if (first[0] if type(first) is tuple else _stamp(first)) <= cutoff:
+                    buf.discard_older_than(cutoff)
             self.total_operations += 1
             if operation == "get":
                 if hit:
                     self.cache_hits += 1
                 else:
                     self.cache_misses += 1
-            series = self._operation_series.get((operation, tier))
+            label = operation if type(operation) is str else _label(operation)
+            series = self._operation_series.get((label, tier))
             if series is None:
                 series = _series(
                     self._operation_series,
-                    (operation, tier),
+                    (label, tier),
                     (_OVERFLOW_LABEL, _OVERFLOW_LABEL),
                     _OperationSeries,
                 )
@@ -994,20 +978,21 @@ class CachePerformanceMonitor:
                 series.positive += 1
             else:
                 series.negative += 1
-            latency = series.latency
-            # bisect_left: a value equal to a bound belongs to that bound's bucket.
-            latency.counts[_bisect_left(LATENCY_BUCKETS_SECONDS, duration)] += 1
-            latency.total += duration
+            if seconds:
+                latency = series.latency
+                # bisect_left: a value equal to a bound belongs to that bound's bucket.
+                latency.counts[_bisect_left(LATENCY_BUCKETS_SECONDS, duration)] += 1
+                latency.total += duration
         finally:
             lock.release()
-        if duration > self.cache_operation_threshold:
+        if seconds and duration > self.cache_operation_threshold:
             logger.warning(
                 f"Slow cache {operation}: {duration:.3f}s "
                 f"(hit: {hit}, text_length: {text_length})"
             )
         if logger.isEnabledFor(_DEBUG):
             logger.debug(
-                "Cache %s time: %.3fs (hit: %s, text_length: %d)",
+                "Cache %s time: %ss (hit: %s, text_length: %s)",
                 operation,
                 duration,
                 hit,
@@ -1019,11 +1004,12 @@ class CachePerformanceMonitor:
     ) -> None:
         """Integration hook (security manager): ``duration_ms`` milliseconds, recorded
         as cache operation ``name`` with ``cache_hit=success``."""
+        try:
+            seconds = duration_ms / 1000
+        except Exception:
+            seconds = duration_ms
         self.record_cache_operation_time(
-            name,
-            _seconds(duration_ms, "duration_ms") / 1000.0,
-            cache_hit=success,
-            additional_data={"source": "integration"},
+            name, seconds, cache_hit=success, additional_data={"source": "integration"}
         )
 
     def record_compression_ratio(
@@ -1034,36 +1020,39 @@ class CachePerformanceMonitor:
         operation_type: str = "",
     ) -> None:
         """Record one compression of ``original_size`` bytes to ``compressed_size``
-        bytes in ``compression_time`` seconds. The ratio is compressed/original
-        (1.0 when ``original_size`` is 0).
-
-        Raises:
-            ValidationError: negative or non-integer sizes, bad time or type.
-        """
-        original = _count(original_size, "original_size")
-        compressed = _count(compressed_size, "compressed_size")
-        seconds = _seconds(compression_time, "compression_time")
-        operation = _text(operation_type, "operation_type")
-        ratio = compressed / original if original > 0 else 1.0
-        metric = CompressionMetric(
-            original, compressed, ratio, seconds, time.time(), operation
-        )
-        with self._lock:
-            self._compression_ratios.append(metric)
-            self._cleanup_old_measurements(self._compression_ratios)
-            self._compression_operations += 1
-            self._compression_input_bytes += original
-            self._compression_output_bytes += compressed
-        if logger.isEnabledFor(logging.DEBUG):
-            saved = (original - compressed) / original * 100 if original else 0.0
-            logger.debug(
-                "Compression: %d -> %d bytes (%.1f%% savings, %.3fs, %s)",
-                original,
-                compressed,
-                saved,
-                seconds,
-                operation,
+        bytes in ``compression_time`` seconds (values stored as given). The ratio
+        is compressed/original (1.0 when ``original_size`` is 0)."""
+        try:
+            try:
+                ratio = compressed_size / original_size if original_size else 1.0
+            except Exception:
+                ratio = 1.0
+            metric = CompressionMetric(
+                original_size,
+                compressed_size,
+                ratio,
+                compression_time,
+                time.time(),
+                operation_type,
             )
+            with self._lock:
+                if self._keep:
+                    self._compression_ratios.append(metric)
+                    self._cleanup_old_measurements(self._compression_ratios)
+                if isinstance(original_size, int) and isinstance(compressed_size, int):
+                    self._compression_operations += 1
+                    self._compression_input_bytes += original_size
+                    self._compression_output_bytes += compressed_size
+            if logger.isEnabledFor(_DEBUG):
+                logger.debug(
+                    "Compression: %s -> %s bytes (%ss, %s)",
+                    original_size,
+                    compressed_size,
+                    compression_time,
+                    operation_type,
+                )
+        except Exception as exc:
+            logger.debug("Could not record a compression ratio: %s", exc)
 
     def record_memory_usage(
         self,
@@ -1078,18 +1067,26 @@ class CachePerformanceMonitor:
         ``redis_stats["memory_used_bytes"]`` and ``["keys"]`` are added when present.
         Logs ERROR at the critical and WARNING at the warning byte threshold.
         O(size of memory_cache): call it from a stats path, not per operation.
-
-        Raises:
-            ValidationError: ``memory_cache`` is not a mapping.
+        Never raises: a failure is logged and an all-zero snapshot returned.
         """
-        if not isinstance(memory_cache, Mapping):
-            raise ValidationError(
-                "memory_cache must be a mapping",
-                {"field": "memory_cache", "type": type(memory_cache).__name__},
-            )
-        data = _extra(additional_data)
+        try:
+            return self._record_memory_usage(memory_cache, redis_stats, additional_data)
+        except Exception as exc:
+            logger.debug("Could not record memory usage: %s", exc)
+            return MemoryUsageMetric(0, 0, 0.0, 0, 0, 0.0, time.time(), 0.0)
+
+    def _record_memory_usage(
+        self,
+        memory_cache: Any,
+        redis_stats: Mapping[str, Any] | None,
+        additional_data: dict[str, Any] | None,
+    ) -> MemoryUsageMetric:
+        data = _data(additional_data)
         memory_size = self._calculate_dict_size(memory_cache)
-        memory_entries = len(memory_cache)
+        try:
+            memory_entries = len(memory_cache)
+        except TypeError:
+            memory_entries = 0
         avg_entry = memory_size / memory_entries if memory_entries else 0.0
         total_size = memory_size
         total_entries = memory_entries
@@ -1113,8 +1110,9 @@ class CachePerformanceMonitor:
             additional_data=data,
         )
         with self._lock:
-            self._memory_usage_measurements.append(metric)
-            self._cleanup_old_measurements(self._memory_usage_measurements)
+            if self._keep:
+                self._memory_usage_measurements.append(metric)
+                self._cleanup_old_measurements(self._memory_usage_measurements)
         if total_size >= self.memory_critical_threshold_bytes:
             logger.error(
                 f"Critical cache memory usage: {total_size / _MIB:.1f}MB "
@@ -1144,39 +1142,52 @@ class CachePerformanceMonitor:
         additional_data: dict[str, Any] | None = None,
     ) -> None:
         """Record one invalidation of ``keys_invalidated`` keys taking ``duration``
-        seconds. Logs ERROR/WARNING while the number of events in the last hour is at
-        or above ``invalidation_rate_critical_per_hour`` /
-        ``invalidation_rate_warning_per_hour``.
-
-        Raises:
-            ValidationError: bad types, negative key count.
+        seconds (values stored as given). Logs ERROR/WARNING while the number of
+        events in the last hour is at or above
+        ``invalidation_rate_critical_per_hour`` / ``invalidation_rate_warning_per_hour``.
         """
-        pattern_text = _text(pattern, "pattern")
-        keys = _count(keys_invalidated, "keys_invalidated")
-        seconds = _seconds(duration, "duration")
-        kind = _text(invalidation_type, "invalidation_type")
-        context = _text(operation_context, "operation_context")
+        try:
+            self._record_invalidation_event(
+                pattern,
+                keys_invalidated,
+                duration,
+                invalidation_type,
+                operation_context,
+                additional_data,
+            )
+        except Exception as exc:
+            logger.debug("Could not record an invalidation event: %s", exc)
+
+    def _record_invalidation_event(
+        self,
+        pattern: Any,
+        keys: Any,
+        duration: Any,
+        kind: Any,
+        context: Any,
+        additional_data: Any,
+    ) -> None:
         metric = InvalidationMetric(
-            pattern_text,
-            keys,
-            seconds,
-            time.time(),
-            kind,
-            context,
-            _extra(additional_data),
+            pattern, keys, duration, time.time(), kind, context, _data(additional_data)
         )
         with self._lock:
-            self._invalidation_events.append(metric)
-            self._cleanup_old_measurements(self._invalidation_events)
+            if self._keep:
+                self._invalidation_events.append(metric)
+                self._cleanup_old_measurements(self._invalidation_events)
             self.total_invalidations += 1
-            self.total_keys_invalidated += keys
+            try:
+                self.total_keys_invalidated += keys
+            except TypeError:
+                pass  # a non-numeric count is stored in the event, not summed
             counts = _series(
-                self._invalidation_series, kind, _OVERFLOW_LABEL, _zero_pair
+                self._invalidation_series, _label(kind), _OVERFLOW_LABEL, _zero_pair
             )
             counts[0] += 1
-            counts[1] += keys
-            last_hour = self._invalidation_events.count_newer_than(
-                time.time() - _SECONDS_PER_HOUR
+            if isinstance(keys, int):
+                counts[1] += keys
+            hour_ago = time.time() - _SECONDS_PER_HOUR
+            last_hour = sum(
+                1 for e in self._invalidation_events if _stamp(e) > hour_ago
             )
         if last_hour >= self.invalidation_rate_critical_per_hour:
             logger.error(
@@ -1188,22 +1199,22 @@ class CachePerformanceMonitor:
                 f"High invalidation rate: {last_hour} invalidations in last hour "
                 f"(>{self.invalidation_rate_warning_per_hour} threshold)"
             )
-        if logger.isEnabledFor(logging.DEBUG):
+        if logger.isEnabledFor(_DEBUG):
             logger.debug(
-                "Cache invalidation: pattern=%r, keys=%d, time=%.3fs, type=%s, "
+                "Cache invalidation: pattern=%r, keys=%s, time=%ss, type=%s, "
                 "context=%s",
-                pattern_text,
+                pattern,
                 keys,
-                seconds,
+                duration,
                 kind,
                 context,
             )
 
     def _get_invalidations_in_last_hour(self) -> int:
-        """Invalidation events with a timestamp in the last 3600 s (O(log n))."""
-        cutoff = time.time() - _SECONDS_PER_HOUR
+        """Invalidation events stamped in the last 3600 s (by timestamp)."""
+        hour_ago = time.time() - _SECONDS_PER_HOUR
         with self._lock:
-            return self._invalidation_events.count_newer_than(cutoff)
+            return sum(1 for e in self._invalidation_events if _stamp(e) > hour_ago)
 
     # ----------------------------------------------------------------- thresholds
 
@@ -1270,7 +1281,7 @@ class CachePerformanceMonitor:
         with self._lock:
             for buf in self._buffers():
                 self._cleanup_old_measurements(buf)
-            return tuple(buf.to_list() for buf in self._buffers())
+            return tuple(self._recent(buf) for buf in self._buffers())
 
     def get_performance_stats(self) -> dict[str, Any]:
         """Summary validated by the internal API's ``CachePerformanceResponse``.
@@ -1296,11 +1307,11 @@ class CachePerformanceMonitor:
             lengths = [m.text_length for m in key_gen]
             stats["key_generation"] = {
                 "total_operations": len(key_gen),
-                "avg_duration": _mean(durations),
+                "avg_duration": mean(durations),
                 "median_duration": median(durations),
                 "max_duration": max(durations),
                 "min_duration": min(durations),
-                "avg_text_length": _mean(lengths),
+                "avg_text_length": mean(lengths),
                 "max_text_length": max(lengths),
                 "slow_operations": sum(
                     1 for d in durations if d > self.key_generation_threshold
@@ -1313,7 +1324,7 @@ class CachePerformanceMonitor:
                 by_type.setdefault(m.operation_type, []).append(m.duration)
             stats["cache_operations"] = {
                 "total_operations": len(cache_ops),
-                "avg_duration": _mean(durations),
+                "avg_duration": mean(durations),
                 "median_duration": median(durations),
                 "max_duration": max(durations),
                 "min_duration": min(durations),
@@ -1323,7 +1334,7 @@ class CachePerformanceMonitor:
                 "by_operation_type": {
                     op: {
                         "count": len(ds),
-                        "avg_duration": _mean(ds),
+                        "avg_duration": mean(ds),
                         "max_duration": max(ds),
                     }
                     for op, ds in by_type.items()
@@ -1336,11 +1347,11 @@ class CachePerformanceMonitor:
             saved = total_in - sum(m.compressed_size for m in compression)
             stats["compression"] = {
                 "total_operations": len(compression),
-                "avg_compression_ratio": _mean(ratios),
+                "avg_compression_ratio": mean(ratios),
                 "median_compression_ratio": median(ratios),
                 "best_compression_ratio": min(ratios),
                 "worst_compression_ratio": max(ratios),
-                "avg_compression_time": _mean(times),
+                "avg_compression_time": mean(times),
                 "max_compression_time": max(times),
                 "total_bytes_processed": total_in,
                 "total_bytes_saved": saved,
@@ -1361,7 +1372,7 @@ class CachePerformanceMonitor:
         "warning_threshold_mb", "critical_threshold_mb"}``.
         """
         with self._lock:
-            measurements = self._memory_usage_measurements.to_list()
+            measurements = self._recent(self._memory_usage_measurements)
         return self._memory_stats(measurements)
 
     def _memory_stats(self, measurements: list[MemoryUsageMetric]) -> dict[str, Any]:
@@ -1380,10 +1391,10 @@ class CachePerformanceMonitor:
         entries = [m.cache_entry_count for m in recent]
         trends: dict[str, Any] = {
             "total_measurements": len(measurements),
-            "avg_total_cache_size_mb": _mean(totals) / _MIB,
+            "avg_total_cache_size_mb": mean(totals) / _MIB,
             "max_total_cache_size_mb": max(totals) / _MIB,
-            "avg_memory_cache_size_mb": _mean(memory_sizes) / _MIB,
-            "avg_entry_count": _mean(entries),
+            "avg_memory_cache_size_mb": mean(memory_sizes) / _MIB,
+            "avg_entry_count": mean(entries),
             "max_entry_count": max(entries),
         }
         span = recent[-1].timestamp - recent[0].timestamp
@@ -1417,13 +1428,10 @@ class CachePerformanceMonitor:
         thresholds, info when the memory tier holds more than 90% of an assumed
         100-entry capacity."""
         with self._lock:
-            latest = (
-                self._memory_usage_measurements[-1]
-                if self._memory_usage_measurements
-                else None
-            )
-        if latest is None:
+            recent = self._recent(self._memory_usage_measurements)
+        if not recent:
             return []
+        latest = recent[-1]
         warnings: list[dict[str, Any]] = []
         size_mb = latest.total_cache_size_bytes / _MIB
         if latest.total_cache_size_bytes >= self.memory_critical_threshold_bytes:
@@ -1477,7 +1485,7 @@ class CachePerformanceMonitor:
         patterns and the types among the last 50 events, and efficiency (keys per
         invalidation; durations in seconds)."""
         with self._lock:
-            events = self._invalidation_events.to_list()
+            events = self._recent(self._invalidation_events)
         return self._invalidation_stats(events)
 
     def _invalidation_stats(self, events: list[InvalidationMetric]) -> dict[str, Any]:
@@ -1508,7 +1516,7 @@ class CachePerformanceMonitor:
             "rates": {
                 "last_hour": last_hour,
                 "last_24_hours": last_day,
-                "average_per_hour": len(events) / self.retention_hours,
+                "average_per_hour": _per_hour(len(events), self.retention_hours),
             },
             "thresholds": {
                 "warning_per_hour": self.invalidation_rate_warning_per_hour,
@@ -1525,7 +1533,7 @@ class CachePerformanceMonitor:
                     if self.total_invalidations
                     else 0.0
                 ),
-                "avg_duration": _mean(durations),
+                "avg_duration": mean(durations),
                 "max_duration": max(durations),
             },
         }
@@ -1535,7 +1543,7 @@ class CachePerformanceMonitor:
         frequency (warning/critical), a dominant pattern (> 50% of events; info), low
         efficiency (< 1 key per invalidation; info), high impact (> 100; warning)."""
         with self._lock:
-            events = self._invalidation_events.to_list()
+            events = self._recent(self._invalidation_events)
         if not events:
             return []
         stats = self._invalidation_stats(events)
@@ -1633,9 +1641,9 @@ class CachePerformanceMonitor:
             )
         multiplier = float(threshold_multiplier)
         with self._lock:
-            key_gen = self._key_generation_times.to_list()
-            cache_ops = self._cache_operation_times.to_list()
-            compression = self._compression_ratios.to_list()
+            key_gen = self._recent(self._key_generation_times)
+            cache_ops = self._recent(self._cache_operation_times)
+            compression = self._recent(self._compression_ratios)
         slow: dict[str, list[dict[str, Any]]] = {
             "key_generation": [],
             "cache_operations": [],
@@ -1643,7 +1651,11 @@ class CachePerformanceMonitor:
         }
         baseline = _slow_baseline([m.duration for m in key_gen])
         for m in key_gen:
-            if baseline and m.duration >= baseline * multiplier:
+            if (
+                baseline
+                and _is_seconds(m.duration)
+                and m.duration >= baseline * multiplier
+            ):
                 slow["key_generation"].append(
                     {
                         "duration": m.duration,
@@ -1655,7 +1667,11 @@ class CachePerformanceMonitor:
                 )
         baseline = _slow_baseline([m.duration for m in cache_ops])
         for m in cache_ops:
-            if baseline and m.duration >= baseline * multiplier:
+            if (
+                baseline
+                and _is_seconds(m.duration)
+                and m.duration >= baseline * multiplier
+            ):
                 slow["cache_operations"].append(
                     {
                         "duration": m.duration,
@@ -1667,7 +1683,11 @@ class CachePerformanceMonitor:
                 )
         baseline = _slow_baseline([c.compression_time for c in compression])
         for c in compression:
-            if baseline and c.compression_time >= baseline * multiplier:
+            if (
+                baseline
+                and _is_seconds(c.compression_time)
+                and c.compression_time >= baseline * multiplier
+            ):
                 slow["compression"].append(
                     {
                         "compression_time": c.compression_time,
@@ -1740,13 +1760,6 @@ class CachePerformanceMonitor:
                 latest_memory=latest,
             )
 
-    def to_prometheus_text(self, namespace: str = "aicache") -> str:
-        """Prometheus text exposition (format 0.0.4) of the cumulative counters and
-        latency histograms; see :func:`aicache.prometheus.render_text`."""
-        from aicache.prometheus import render_text
-
-        return render_text(self, namespace=namespace)
-
     # ---------------------------------------------------------------- management
 
     def reset_stats(self) -> None:
@@ -1768,7 +1781,7 @@ class CachePerformanceMonitor:
         callers' ``additional_data`` is)."""
         with self._lock:
             key_gen, cache_ops, compression, memory, invalidations = (
-                buf.to_list() for buf in self._buffers()
+                self._recent(buf) for buf in self._buffers()
             )
             counters = {
                 "cache_hits": self.cache_hits,
@@ -1831,6 +1844,28 @@ class CachePerformanceMonitor:
         return 0.0
 
 
+def _is_seconds(value: Any) -> bool:
+    """Whether a duration given as is can feed histograms and slow-op logs."""
+    return (type(value) is float or type(value) is int) and not math.isnan(value)
+
+
+def _stamp(measurement: Any) -> float:
+    """A measurement's timestamp for retention (-inf when it has none usable)."""
+    try:
+        stamp = measurement.timestamp
+        return stamp if type(stamp) is float else float(stamp)
+    except Exception:
+        return -math.inf
+
+
+def _per_hour(events: int, hours: Any) -> float:
+    """events / hours; 0.0 when ``retention_hours`` cannot divide (stored as given)."""
+    try:
+        return float(events / hours)
+    except (TypeError, ZeroDivisionError, OverflowError):
+        return 0.0
+
+
 def _zero_pair() -> list[int]:
     return [0, 0]
 
@@ -1847,11 +1882,13 @@ def _stat_int(value: object) -> int:
         return 0
 
 
-def _slow_baseline(durations: list[float]) -> float:
-    """Mean of the fastest 80% of ``durations``; the overall mean if that is 0."""
-    if not durations:
+def _slow_baseline(durations: list[Any]) -> float:
+    """Plain average (``sum / len``, as the original) of the fastest 80% of the
+    numeric ``durations``; 0 when there are none or that average is 0 (then
+    nothing counts as slow)."""
+    ordered = sorted(d for d in durations if _is_seconds(d))
+    if not ordered:
         return 0.0
-    ordered = sorted(durations)
     fastest = ordered[: max(1, int(len(ordered) * _SLOW_BASELINE_FRACTION))]
-    baseline = _mean(fastest)
-    return baseline if baseline > 0 else _mean(ordered)
+    baseline: float = sum(fastest) / len(fastest)
+    return baseline if baseline > 0 else 0

@@ -2,7 +2,7 @@
 
 Two ways to export the same metric families:
 
-* :func:`render_text` (also ``monitor.to_prometheus_text()``) writes the text
+* :func:`render_text` writes the text
   exposition format 0.0.4 with no dependency; serve it with
   :data:`CONTENT_TYPE_LATEST`.
 * :class:`AicacheCollector` plugs into ``prometheus_client`` (imported lazily, only

@@ -38,6 +38,7 @@ import sys
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
+from statistics import mean
 from typing import Any
 
 from aicache.ai_responses import (
@@ -690,7 +691,7 @@ class AIResponseCache(GenericRedisCache):
         if monitor is None:
             return 0.0
         recent = list(monitor.cache_operation_times)[-10:]
-        return sum(m.duration for m in recent) / len(recent) if recent else 0.0
+        return mean(m.duration for m in recent) if recent else 0.0
 
     def get_performance_summary(self) -> dict[str, Any]:
         monitor = self.performance_monitor
@@ -723,7 +724,10 @@ class AIResponseCache(GenericRedisCache):
 
     def get_ai_performance_summary(self) -> dict[str, Any]:
         """Hit rates per operation, tier distribution, key-generation stats and
-        recommendations; ``overall_hit_rate`` is a percentage (2 dp)."""
+        recommendations. ``overall_hit_rate`` and each ``hit_rate_by_operation``
+        value are percentages (float, 2 dp), as in the original; the per-operation
+        hits, misses and totals are under ``operation_hit_details``;
+        ``inherited_stats`` is the monitor's ``get_performance_stats()``."""
         hits = sum(self.ai_metrics["cache_hits_by_operation"].values())
         misses = sum(self.ai_metrics["cache_misses_by_operation"].values())
         total = hits + misses
@@ -741,14 +745,21 @@ class AIResponseCache(GenericRedisCache):
             return summary
         try:
             summary["overall_hit_rate"] = round(hits / total * 100, 2)
-            summary["hit_rate_by_operation"] = self._hit_rates_by_operation()
+            details = self._hit_rates_by_operation()
+            summary["hit_rate_by_operation"] = {
+                op: rates["hit_rate"] for op, rates in details.items()
+            }
+            summary["operation_hit_details"] = details
             summary["key_generation_stats"] = (
                 self.key_generator.get_key_generation_stats()
             )
             summary["optimization_recommendations"] = (
                 self._generate_ai_optimization_recommendations()
             )
-            summary["inherited_stats"] = self.get_stats()
+            monitor = self.performance_monitor
+            summary["inherited_stats"] = (
+                monitor.get_performance_stats() if monitor is not None else {}
+            )
         except Exception as exc:
             summary["error"] = str(exc)
         return summary
@@ -799,7 +810,7 @@ class AIResponseCache(GenericRedisCache):
             ms = sorted(d * 1000.0 for d in samples)
             all_ms.extend(ms)
             operations[op] = {
-                "avg_duration_ms": sum(ms) / len(ms),
+                "avg_duration_ms": mean(ms),
                 "min_duration_ms": ms[0],
                 "max_duration_ms": ms[-1],
                 "percentiles": {
@@ -824,7 +835,7 @@ class AIResponseCache(GenericRedisCache):
             "summary": {
                 "total_operations_measured": len(all_ms),
                 "total_operation_types": len(operations),
-                "overall_avg_duration_ms": sum(all_ms) / len(all_ms) if all_ms else 0.0,
+                "overall_avg_duration_ms": mean(all_ms) if all_ms else 0.0,
                 "fastest_operation": fastest,
                 "slowest_operation": slowest,
             },
