@@ -71,6 +71,8 @@ __all__ = [
     "get_test_cache",
     "get_test_redis_cache",
     "get_web_cache_service",
+    "install_cache_service",
+    "redis_expected",
     "validate_cache_configuration",
 ]
 
@@ -574,3 +576,27 @@ async def _operation_test(cache: Any, health: dict[str, Any]) -> None:
     except Exception as exc:
         health["status"] = "unhealthy"
         health["errors"].append(f"Cache operation test failed: {exc}")
+
+
+# ------------------------------------------------------------------ FastAPI kit support
+
+
+def redis_expected(config: Any) -> bool:
+    """Whether ``config`` (a ``CacheConfig`` or its dict) asks for Redis: a Redis
+    URL and a preset other than "disabled"."""
+    return _expects_redis(_config_dict(config))
+
+
+async def install_cache_service(config: Any, cache: Any) -> None:
+    """Register ``cache`` as what ``get_cache_service`` returns for ``config`` (the
+    FastAPI lifespan builds and validates it at startup, then installs it). An
+    ``InMemoryCache`` standing in for a configured Redis keeps the usual retry
+    window, after which a request tries Redis again."""
+    data = _config_dict(config)
+    key = _registry_key("main_cache_", data)
+    async with _get_cache_lock():
+        _cache_registry[key] = cache
+        if isinstance(cache, InMemoryCache) and _expects_redis(data):
+            _fallback_deadlines[key] = time.monotonic() + FALLBACK_RETRY_SECONDS
+        else:
+            _fallback_deadlines.pop(key, None)

@@ -246,6 +246,20 @@ def _l1_size(config: Mapping[str, Any]) -> Any:
     return memory if memory is not None else 100
 
 
+def connection_failure_reason(exc: BaseException | None) -> str:
+    """Why a Redis connection failed, in words a user can act on: authentication
+    failed (wrong password or ACL user) is told apart from unreachable."""
+    from aicache._connection import RedisAuthError
+
+    if exc is None:
+        return "unreachable"
+    if isinstance(exc, RedisAuthError) or isinstance(
+        getattr(exc, "__cause__", None), RedisAuthError
+    ):
+        return f"authentication failed ({getattr(exc, 'message', exc)}); check REDIS_PASSWORD / the URL's credentials"
+    return f"unreachable ({getattr(exc, 'message', exc)})"
+
+
 def _stand_in(cache: GenericRedisCache, default_ttl: int, size: int) -> InMemoryCache:
     """The InMemoryCache that replaces an unreachable Redis cache; for an AI cache
     it keeps the operation TTLs and text tiers, so ``cache_response`` behaves the
@@ -438,14 +452,19 @@ class CacheFactory:
                     "redis_url": redact_url(redis_url),
                     "cache_type": cache_type,
                     "fail_on_connection_error": fail_on_connection_error,
+                    "reason": connection_failure_reason(cache.last_connect_error),
                 },
-            )
+            ) from cache.last_connect_error
+        reason = connection_failure_reason(cache.last_connect_error)
         logger.warning(
-            "Redis at %s unreachable; using InMemoryCache for the %s cache",
+            "Redis at %s: %s; using InMemoryCache for the %s cache",
             redact_url(redis_url),
+            reason,
             cache_type,
         )
-        return _stand_in(cache, default_ttl, fallback_size)
+        fallback = _stand_in(cache, default_ttl, fallback_size)
+        fallback.fallback_reason = reason
+        return fallback
 
     @staticmethod
     async def _discard(cache: GenericRedisCache) -> None:

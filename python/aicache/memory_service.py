@@ -88,6 +88,10 @@ class MemoryServiceMixin:
     #: Character limits of the text tiers (as ``AIResponseCache.text_size_tiers``).
     text_size_tiers: Mapping[str, int] = MappingProxyType(DEFAULT_TEXT_TIERS)
 
+    #: Why this cache stands in for a Redis cache (set by the factories when Redis
+    #: could not be used, e.g. "authentication failed (...)"); None otherwise.
+    fallback_reason: str | None = None
+
     def _ai_state(self) -> _AIState:
         state: _AIState | None = self.__dict__.get("_ai_state_data")
         if state is None:

@@ -404,6 +404,7 @@ class GenericRedisCache(CacheInterface):
 
         self.redis: Any = None
         self._redis_connected = False
+        self.last_connect_error: BaseException | None = None
         self._connection: RedisConnection | None = None
         self._connection_key: tuple[int, str] | None = None
         self._last_connect_ts = 0.0
@@ -619,6 +620,8 @@ class GenericRedisCache(CacheInterface):
 
     def _connect_failed(self, exc: BaseException | None, what: str) -> bool:
         self._redis_connected = False
+        if exc is not None:  # why, for the factory's fallback and health reports
+            self.last_connect_error = exc
         if self.fail_on_connection_error:
             if isinstance(exc, InfrastructureError):
                 raise exc
