@@ -452,9 +452,8 @@ class CacheFactory:
                     "redis_url": redact_url(redis_url),
                     "cache_type": cache_type,
                     "fail_on_connection_error": fail_on_connection_error,
-                    "reason": connection_failure_reason(cache.last_connect_error),
                 },
-            ) from cache.last_connect_error
+            ) from cache.last_connect_error  # the cause says why (auth or network)
         reason = connection_failure_reason(cache.last_connect_error)
         logger.warning(
             "Redis at %s: %s; using InMemoryCache for the %s cache",
