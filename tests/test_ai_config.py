@@ -97,7 +97,7 @@ def test_validate_ranges(name: str, low: int, high: int) -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"redis_url": "http://x"}, "redis_url must be"),
+        ({"redis_url": "http://x"}, "redis_url must start with redis://"),
         ({"text_size_tiers": {"small": 1, "medium": 2}}, "missing required tiers"),
         ({"text_size_tiers": {"small": 3, "medium": 2, "large": 1}}, "must be ordered"),
         (

@@ -387,3 +387,38 @@ def test_factory_config_messages() -> None:
         with pytest.raises(ValidationError) as info:
             asyncio.run(factory.create_cache_from_config(config))
         assert info.value.message.startswith(start)
+
+
+def test_ai_config_messages_match_the_template_tests() -> None:
+    from aicache.ai_config import AIResponseCacheConfig
+
+    low = AIResponseCacheConfig(
+        redis_url="invalid://url",
+        default_ttl=-1,
+        memory_cache_size=-10,
+        compression_threshold=-5,
+        compression_level=0,
+        text_hash_threshold=0,
+    ).validate()
+    high = AIResponseCacheConfig(
+        default_ttl=86400 * 366,
+        memory_cache_size=20000,
+        compression_threshold=2 * 1024 * 1024,
+        compression_level=10,
+        text_hash_threshold=200000,
+    ).validate()
+    assert low.errors[:6] == [
+        "redis_url must start with redis://, rediss://, or unix://, got: invalid://url",
+        "default_ttl must be positive, got -1",
+        "memory_cache_size must be non-negative, got -10",
+        "compression_threshold must be non-negative, got -5",
+        "compression_level must be 1-9, got 0",
+        "text_hash_threshold must be positive, got 0",
+    ]
+    assert high.errors[:5] == [
+        "default_ttl too large (max 1 year), got 31622400",
+        "memory_cache_size too large (max 10000), got 20000",
+        "compression_threshold too large (max 1MB), got 2097152",
+        "compression_level must be 1-9, got 10",
+        "text_hash_threshold too large (max 100000), got 200000",
+    ]

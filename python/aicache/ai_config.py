@@ -171,14 +171,21 @@ class AIResponseCacheConfig:
     def _issues(self) -> list[_Issue]:
         issues: list[_Issue] = []
 
-        def int_range(name: str, value: Any, low: int, high: int) -> None:
-            if not _is_int(value) or not low <= value <= high:
-                allowed = f"an integer between {low} and {high}"
-                issues.append(
-                    _Issue(
-                        name, value, allowed, f"{name} must be {allowed}, got {value!r}"
-                    )
-                )
+        def int_range(
+            name: str, value: Any, low: int, high: int, too_low: str, too_high: str
+        ) -> None:
+            # The original's messages ("default_ttl must be positive, got 0",
+            # "memory_cache_size too large (max 10000), got 20000"), which tests match.
+            allowed = f"an integer between {low} and {high}"
+            if not _is_int(value):
+                message = f"{too_low} ({allowed}), got {value!r}"
+            elif value < low:
+                message = f"{too_low}, got {value}"
+            elif value > high:
+                message = f"{too_high}, got {value}"
+            else:
+                return
+            issues.append(_Issue(name, value, allowed, message))
 
         url = self.redis_url
         if not isinstance(url, str) or not url.startswith(
@@ -190,14 +197,49 @@ class AIResponseCacheConfig:
                     "redis_url",
                     url,
                     allowed,
-                    f"redis_url must be {allowed}, got {url!r}",
+                    f"redis_url must start with redis://, rediss://, or unix://, got: {url}",
                 )
             )
-        int_range("default_ttl", self.default_ttl, 1, _ONE_YEAR)
-        int_range("memory_cache_size", self.memory_cache_size, 0, 10000)
-        int_range("compression_threshold", self.compression_threshold, 0, 1024 * 1024)
-        int_range("compression_level", self.compression_level, 1, 9)
-        int_range("text_hash_threshold", self.text_hash_threshold, 1, 100000)
+        int_range(
+            "default_ttl",
+            self.default_ttl,
+            1,
+            _ONE_YEAR,
+            "default_ttl must be positive",
+            "default_ttl too large (max 1 year)",
+        )
+        int_range(
+            "memory_cache_size",
+            self.memory_cache_size,
+            0,
+            10000,
+            "memory_cache_size must be non-negative",
+            "memory_cache_size too large (max 10000)",
+        )
+        int_range(
+            "compression_threshold",
+            self.compression_threshold,
+            0,
+            1024 * 1024,
+            "compression_threshold must be non-negative",
+            "compression_threshold too large (max 1MB)",
+        )
+        int_range(
+            "compression_level",
+            self.compression_level,
+            1,
+            9,
+            "compression_level must be 1-9",
+            "compression_level must be 1-9",
+        )
+        int_range(
+            "text_hash_threshold",
+            self.text_hash_threshold,
+            1,
+            100000,
+            "text_hash_threshold must be positive",
+            "text_hash_threshold too large (max 100000)",
+        )
         if not isinstance(self.enable_l1_cache, bool):
             issues.append(
                 _Issue(
