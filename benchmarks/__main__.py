@@ -1,4 +1,4 @@
-"""Entry point: ``python -m benchmarks {memory,codecs,redis,all} [--quick]``.
+"""Entry point: ``python -m benchmarks {memory,codecs,redis,stampede,all} [--quick]``.
 
 Each suite measures aicache against its peers in the same run and writes
 benchmarks/results/<suite>.json plus a plot under docs/img/ (when matplotlib is
@@ -19,6 +19,7 @@ SUITES = {
         "benchmarks.bench_pipeline",
     ],
     "redis": ["benchmarks.bench_redis"],
+    "stampede": ["benchmarks.bench_stampede"],
 }
 
 

@@ -532,3 +532,38 @@ def test_memory_fallback_has_the_ai_form() -> None:
         assert ttl is not None and 100 < ttl <= 120
 
     run(main())
+
+
+@pytest.mark.redis
+def test_a_herd_costs_a_couple_of_reads_not_one_per_request(
+    url: str, redis_plain: RedisServer
+) -> None:
+    def gets() -> int:
+        for line in redis_plain.cli("INFO", "commandstats").splitlines():
+            if line.startswith("cmdstat_get:"):
+                return int(line.split("calls=")[1].split(",")[0])
+        return 0
+
+    async def main() -> None:
+        cache = redis_cache(url)
+        await cache.connect()
+        before = gets()
+        factory = Counter(delay=0.05)
+        results = await asyncio.gather(
+            *(cache.get_or_set("reads", factory) for _ in range(500))
+        )
+        assert set(results) == {"answer-1"} and factory.calls == 1
+        assert gets() - before <= 3  # the shared miss read, the re-check under lock
+        await cache.disconnect()
+
+    run(main())
+
+
+def test_remembered_options_still_reject_lookalikes() -> None:
+    async def main() -> None:
+        cache = InMemoryCache()
+        assert await cache.get_or_set("m", lambda: 1, ttl=1) == 1
+        with pytest.raises(ValidationError):
+            await cache.get_or_set("m2", lambda: 1, ttl=True)  # True == 1, still bad
+
+    run(main())

@@ -107,8 +107,31 @@ def _number(name: str, value: Any, *, low: float, allow_none: bool = False) -> N
         raise ValidationError(f"{name} must be a number >= {low}", {name: repr(value)})
 
 
+_options_memo: dict[Any, ComputeOptions] = {}
+_MEMO_MAX = 256
+
+
 def make_options(**kwargs: Any) -> ComputeOptions:
-    """ComputeOptions from keyword arguments; ValidationError on bad values."""
+    """ComputeOptions from keyword arguments; ValidationError on bad values.
+
+    Validated options are remembered per distinct set of arguments (a decorated
+    function or a call site passes the same ones every time)."""
+    try:
+        memo_key: Any = tuple((k, type(v), v) for k, v in sorted(kwargs.items()))
+        options = _options_memo.get(memo_key)
+    except TypeError:  # an unhashable or unorderable argument
+        memo_key, options = None, None
+    if options is not None:
+        return options
+    options = _make_options(kwargs)
+    if memo_key is not None:
+        if len(_options_memo) >= _MEMO_MAX:
+            _options_memo.clear()
+        _options_memo[memo_key] = options
+    return options
+
+
+def _make_options(kwargs: dict[str, Any]) -> ComputeOptions:
     try:
         options = ComputeOptions(**kwargs)
     except TypeError as exc:
@@ -302,12 +325,30 @@ async def _redis_execute(cache: Any) -> Execute | None:
 class _Flight:
     """One computation in progress and how many callers await it."""
 
-    __slots__ = ("background", "task", "waiters")
+    __slots__ = ("background", "listeners", "task", "waiters")
 
     def __init__(self, task: asyncio.Task[Any], background: bool) -> None:
         self.task = task
         self.waiters = 0
         self.background = background
+        # One plain future per waiter, settled together when the task ends (lighter
+        # than asyncio.shield per waiter; a cancelled waiter cancels only its own).
+        self.listeners: list[asyncio.Future[Any]] = []
+
+
+def _settle(listeners: list[asyncio.Future[Any]], task: asyncio.Future[Any]) -> None:
+    if task.cancelled():
+        for f in listeners:
+            f.cancel()
+        return
+    exc = task.exception()
+    for f in listeners:
+        if f.done():
+            continue
+        if exc is not None:
+            f.set_exception(exc)
+        else:
+            f.set_result(task.result())
 
 
 _COUNTERS = (
@@ -337,11 +378,42 @@ class StampedeGuard:
 
     def __init__(self) -> None:
         self._flights: dict[str, _Flight] = {}
+        self._reads: dict[str, list[asyncio.Future[Any]]] = {}
         self.counters: dict[str, int] = dict.fromkeys(_COUNTERS, 0)
 
     def in_flight(self, key: str) -> bool:
         flight = self._flights.get(key)
         return flight is not None and not flight.task.done()
+
+    async def read(self, cache: Any, key: str) -> _Entry | None:
+        """cache.get(key) as an entry; concurrent reads of one key share one GET."""
+        loop = asyncio.get_running_loop()
+        pending = self._reads.get(key)
+        if pending is not None and pending[0].get_loop() is loop:
+            mine = loop.create_future()
+            pending.append(mine)
+            entry = await mine
+            if entry is not _RETRY:
+                return entry  # type: ignore[no-any-return]
+            return _read_entry(await cache.get(key))
+        # The first element marks the loop that owns this read.
+        readers: list[asyncio.Future[Any]] = [loop.create_future()]
+        self._reads[key] = readers
+        outcome: Any = _RETRY  # on failure the others read for themselves
+        try:
+            outcome = _read_entry(await cache.get(key))
+            return outcome  # type: ignore[no-any-return]
+        finally:
+            if self._reads.get(key) is readers:
+                del self._reads[key]
+            for f in readers:
+                if not f.done():
+                    f.set_result(outcome)
+
+    def computing(self, key: str) -> bool:
+        """Whether a foreground computation of key runs in this event loop."""
+        flight = self._current(key)
+        return flight is not None and not flight.background
 
     def _start(
         self, key: str, work: Callable[[], Awaitable[Any]], background: bool = False
@@ -354,8 +426,7 @@ class StampedeGuard:
         def done(t: asyncio.Task[Any]) -> None:
             if self._flights.get(key) is flight:
                 del self._flights[key]
-            if not t.cancelled():
-                t.exception()  # retrieved here; waiters get it through shield
+            _settle(flight.listeners, t)
 
         task.add_done_callback(done)
         return flight
@@ -377,8 +448,10 @@ class StampedeGuard:
         else:
             self.counters["coalesced"] += 1
         flight.waiters += 1
+        mine = flight.task.get_loop().create_future()
+        flight.listeners.append(mine)
         try:
-            return await asyncio.shield(flight.task)
+            return await mine
         finally:
             flight.waiters -= 1
             if flight.waiters == 0 and not flight.task.done():
@@ -402,6 +475,8 @@ class StampedeGuard:
         await asyncio.shield(flight.task)  # a refresh never raises
         return True
 
+
+_RETRY = object()  # a shared read failed: read again
 
 _guards: weakref.WeakKeyDictionary[Any, StampedeGuard] = weakref.WeakKeyDictionary()
 
@@ -450,8 +525,13 @@ async def get_or_set(
     """
     opts = make_options(ttl=ttl, **options)
     guard = guard_for(cache)
+    if guard.computing(key):
+        # The value is being computed here: wait for it instead of reading the
+        # cache (a herd of a thousand costs one read, not a thousand).
+        guard.counters["misses"] += 1
+        return await guard.join(key, lambda: _fill(cache, guard, key, factory, opts))
     if not opts.force_refresh:
-        entry = _read_entry(await cache.get(key))
+        entry = await guard.read(cache, key)
         served = _serve(cache, guard, key, factory, opts, entry)
         if served is not _MISS:
             return served
