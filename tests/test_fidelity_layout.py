@@ -36,6 +36,12 @@ REAL_ANNOTATION_MODULES = (
     "cache_validator",
     "parameter_mapping",
     "ai_config",
+    "memory",
+    "key_generator",
+    "manager",
+    "dependencies",
+    "environment",
+    "settings",
 )
 # Forward references that must stay quoted (a class naming itself in a parameter, or
 # a helper defined before the class it takes).

@@ -33,8 +33,6 @@ Differences from the original (docs/migration-factory.md):
   it and so always reported "Failed to get cache statistics").
 """
 
-from __future__ import annotations
-
 import asyncio
 import dataclasses
 import functools

@@ -26,8 +26,6 @@ injected (``environ=``, ``base_path=``), so detection is testable without touchi
 ``os.environ``; by default both are read at call time.
 """
 
-from __future__ import annotations
-
 import logging
 import os
 import re

@@ -21,8 +21,6 @@ lossy sanitizing, ``True`` and ``"True"`` rendering alike, 32-bit option hashes)
 kept on purpose: existing Redis entries stay reachable.
 """
 
-from __future__ import annotations
-
 import hashlib
 import time
 from collections.abc import Callable, Sequence

@@ -7,8 +7,6 @@ Here a failing ``GenericRedisCache.create_secure`` falls back to ``InMemoryCache
 (``cache_type == "memory"``), and the reason is logged.
 """
 
-from __future__ import annotations
-
 import inspect
 import logging
 import time

@@ -29,8 +29,6 @@ between reading and writing); not thread-safe beyond the GIL, so share an instan
 across threads only behind your own lock.
 """
 
-from __future__ import annotations
-
 import fnmatch
 import logging
 import math

@@ -51,15 +51,13 @@ warning. ``ENVIRONMENT`` & co. are read by :mod:`aicache.environment`, and the
 ``AI_CACHE_*`` variables by ``AIResponseCacheConfig.from_env``.
 """
 
-from __future__ import annotations
-
 import copy
 import json
 import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from aicache.cache_presets import (
     PRESET_ALIASES,
@@ -304,7 +302,7 @@ class CacheSettings:
         )
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None) -> CacheSettings:
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Self:
         """Parse ``environ`` (default: ``os.environ`` at call time)."""
         env = _normalise(os.environ if environ is None else environ)
         legacy = [name for name in LEGACY_VARIABLES if name in env]
