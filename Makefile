@@ -6,6 +6,9 @@
 #   make ctest-valgrind  plain build under valgrind --leak-check=full
 #   make fuzz            each tests/fuzz/fuzz_*.c for FUZZ_SECONDS (default 15) with libFuzzer
 #   make format-check    clang-format --dry-run -Werror on csrc/ tests/c tests/fuzz
+#   make wheel           release wheel repaired by auditwheel (manylinux tag, OpenSSL
+#                        and zlib bundled, stripped) in dist/; needs the dev extras
+#   make sdist           source distribution (tests, fixtures and LICENSE included) in dist/
 
 SHELL := /bin/bash
 CC ?= cc
@@ -22,7 +25,7 @@ FUZZERS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_SECONDS ?= 15
 B := build/c
 
-.PHONY: ctest ctest-asan ctest-valgrind fuzz fuzz-build format-check clean-c
+.PHONY: ctest ctest-asan ctest-valgrind fuzz fuzz-build format-check clean-c wheel sdist
 
 $(B)/plain/%: tests/c/%.c $(CORE_SRC) $(CORE_HDR) tests/c/aic_test.h
 	@mkdir -p $(dir $@)
@@ -65,3 +68,18 @@ format-check:
 
 clean-c:
 	rm -rf $(B)
+
+# Release build: no sanitizer/debug toggles, whatever the calling shell has set.
+PYTHON ?= python
+RELEASE_ENV := env -u AICACHE_SANITIZE -u AICACHE_DEBUG -u AICACHE_COVERAGE
+
+wheel:
+	rm -rf build/wheel build/lib.* build/temp.* build/bdist.* && mkdir -p build/wheel dist
+	$(RELEASE_ENV) $(PYTHON) -m build --wheel --no-isolation --outdir build/wheel .
+	$(PYTHON) -m auditwheel repair --strip --wheel-dir build/wheel/repaired build/wheel/aicache-*.whl
+	bash scripts/bundle_zlib.sh build/wheel/repaired/aicache-*.whl dist
+	$(PYTHON) -m auditwheel show dist/aicache-*manylinux*.whl
+
+sdist:
+	mkdir -p dist
+	$(RELEASE_ENV) $(PYTHON) -m build --sdist --no-isolation --outdir dist .

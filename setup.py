@@ -13,6 +13,7 @@ import shlex
 import subprocess
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 
 def pkg_config(*args: str) -> list[str]:
@@ -63,7 +64,96 @@ if COVERAGE:
     extra_compile_args.append("--coverage")
     extra_link_args.append("--coverage")
 
+# What to install when a header is missing, per distribution family.
+_HEADER_PACKAGES = {
+    "Python.h": ("python3-dev", "python3-devel", "python3-dev"),
+    "openssl/evp.h": ("libssl-dev", "openssl-devel", "openssl-dev"),
+    "zlib.h": ("zlib1g-dev", "zlib-devel", "zlib-dev"),
+}
+_COMPILER_PACKAGES = ("build-essential", "gcc", "build-base")
+
+
+def _install_hint(packages: tuple[str, str, str]) -> str:
+    debian, fedora, alpine = packages
+    return (
+        f"    Debian/Ubuntu: sudo apt-get install {debian}\n"
+        f"    Fedora/RHEL:   sudo dnf install {fedora}\n"
+        f"    Alpine:        apk add {alpine}"
+    )
+
+
+def missing_build_requirements(
+    compiler: list[str], include_dirs: list[str]
+) -> list[str]:
+    """Messages for what the C build lacks (compiler, Python/OpenSSL/zlib headers),
+    found by preprocessing one #include each; empty when everything is there."""
+    import sysconfig
+    import tempfile
+
+    flags = [f"-I{d}" for d in include_dirs if d] + [
+        f for f in cflags if f.startswith("-I")
+    ]
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for header, packages in _HEADER_PACKAGES.items():
+            src = os.path.join(tmp, "probe.c")
+            with open(src, "w") as fh:
+                fh.write(f"#include <{header}>\n")
+            try:
+                result = subprocess.run(
+                    [*compiler, "-E", *flags, src],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+            except OSError:
+                return [
+                    f"no C compiler ({compiler[0]!r} not found); install one:\n"
+                    + _install_hint(_COMPILER_PACKAGES)
+                ]
+            if result.returncode != 0:
+                where = sysconfig.get_paths()["include"] if header == "Python.h" else ""
+                problems.append(
+                    f"missing C header <{header}>"
+                    + (f" (looked in {where})" if where else "")
+                    + "; install it:\n"
+                    + _install_hint(packages)
+                )
+    return problems
+
+
+class CheckedBuildExt(build_ext):
+    """build_ext that names the missing system packages before compiling,
+    instead of ending in a bare compiler error."""
+
+    def run(self) -> None:
+        self.compiler_probe()
+        super().run()
+
+    def compiler_probe(self) -> None:
+        import sysconfig
+
+        if os.environ.get("AICACHE_SKIP_BUILD_CHECK"):
+            return
+        compiler = shlex.split(
+            os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+        )
+        include_dirs = [
+            sysconfig.get_paths()["include"],
+            sysconfig.get_paths()["platinclude"],
+            *(self.include_dirs or []),
+        ]
+        problems = missing_build_requirements(compiler, include_dirs)
+        if problems:
+            raise SystemExit(
+                "aicache cannot build its C extension:\n- "
+                + "\n- ".join(problems)
+                + "\n(or install a prebuilt wheel: pip install --only-binary aicache aicache)"
+            )
+
+
 setup(
+    cmdclass={"build_ext": CheckedBuildExt},
     ext_modules=[
         Extension(
             "aicache._core",

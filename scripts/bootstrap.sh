@@ -25,7 +25,7 @@ aicache_apt() {
 aicache_bootstrap() {
     local extras="$1"
     shift
-    aicache_apt build-essential pkg-config zlib1g-dev libssl-dev "$@"
+    aicache_apt build-essential pkg-config zlib1g-dev libssl-dev python3-dev "$@"
     local py="${PYTHON:-python3}"
     if [ ! -x "$AICACHE_VENV/bin/python" ]; then
         echo "== creating $AICACHE_VENV"
