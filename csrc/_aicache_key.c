@@ -715,8 +715,12 @@ kg_generate(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
         tlen = nchars;
     } /* else: embedded in the interpreter's representation by wide_key() */
 
-    /* 2. timing starts, as the original's, before the key is built */
-    int timing = self->monitor == Py_None ? 0 : PyObject_IsTrue(self->monitor);
+    /* 2. timing starts, as the original's, before the key is built.  The
+     * threshold comparison above may have run code that rebound or deleted
+     * the monitor: read it now, and hold it while its truth is tested. */
+    PyObject *monitor = Py_XNewRef(self->monitor);
+    int timing = monitor == NULL || monitor == Py_None ? 0 : PyObject_IsTrue(monitor);
+    Py_XDECREF(monitor);
     if (timing < 0 || (timing && (t0 = aicpy_time_time(st)) == NULL)) {
         goto done;
     }

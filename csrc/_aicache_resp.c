@@ -10,6 +10,7 @@
 
 #include <string.h>
 #include <structmember.h>
+#include <time.h>
 
 #include "aic_resp.h"
 
@@ -56,22 +57,32 @@ py_nil(void *ctx)
     return Py_NewRef(Py_None);
 }
 
+/* An announced size is only believed up to this many slots: a bigger list
+ * starts empty and grows as its elements arrive (16 nested 2^24-element headers
+ * are 176 bytes of input and must not cost 2 GiB). */
+#define ARRAY_PREALLOC_MAX 1024
+
 static void *
 py_array(void *ctx, size_t n)
 {
     (void) ctx;
-    if (n > (size_t) PY_SSIZE_T_MAX) {
-        PyErr_NoMemory();
-        return NULL;
-    }
-    return PyList_New((Py_ssize_t) n);
+    return PyList_New(n <= ARRAY_PREALLOC_MAX ? (Py_ssize_t) n : 0);
 }
 
-static void
-py_array_set(void *ctx, void *arr, size_t idx, void *elem)
+static int
+py_array_push(void *ctx, void *arr, size_t idx, void *elem)
 {
     (void) ctx;
-    PyList_SET_ITEM((PyObject *) arr, (Py_ssize_t) idx, (PyObject *) elem);
+    PyObject *list = arr;
+    if ((Py_ssize_t) idx < PyList_GET_SIZE(list)) {
+        PyList_SET_ITEM(list, (Py_ssize_t) idx, (PyObject *) elem);
+        return 0;
+    }
+    if (PyList_Append(list, (PyObject *) elem) < 0) {
+        return -1;
+    }
+    Py_DECREF((PyObject *) elem);
+    return 0;
 }
 
 static void
@@ -81,8 +92,8 @@ py_free(void *ctx, void *obj)
     Py_DECREF((PyObject *) obj);
 }
 
-static const aic_resp_ops py_ops = {py_string, py_integer,   py_nil,
-                                    py_array,  py_array_set, py_free};
+static const aic_resp_ops py_ops = {py_string, py_integer,    py_nil,
+                                    py_array,  py_array_push, py_free};
 
 /* Parses the limit keywords shared by both constructors into lim. */
 static int
@@ -202,34 +213,107 @@ arg_get(PyObject *o, argview *a)
     return -1;
 }
 
-/* Appends one command (a non-empty tuple or list of arguments) to out;
- * all-or-nothing. */
-static int
-pack_args(aicpy_state *st, aic_buf *out, PyObject *args)
+/* One command's arguments, converted and held until packed.  Converting may
+ * run Python code (str() of an int subclass, a buffer exporter) that could
+ * mutate the caller's list or send another command, so: the arguments are a
+ * private tuple, every one is converted before a single byte is packed, and
+ * packing itself runs no Python. */
+#define CMD_STACK_ARGS 8
+
+typedef struct command {
+    PyObject *args; /* owned: a tuple */
+    Py_ssize_t argc, nviews;
+    argview *views;
+    const void **argv;
+    size_t *argvlen;
+    size_t wire_len; /* bytes on the wire */
+    argview stack_views[CMD_STACK_ARGS];
+    const void *stack_argv[CMD_STACK_ARGS];
+    size_t stack_argvlen[CMD_STACK_ARGS];
+} command;
+
+static void
+command_release(command *c)
 {
-    if (!PyTuple_Check(args) && !PyList_Check(args)) {
+    for (Py_ssize_t i = 0; i < c->nviews; i++) {
+        arg_release(&c->views[i]);
+    }
+    c->nviews = 0;
+    if (c->views != c->stack_views) {
+        PyMem_Free(c->views);
+        PyMem_Free(c->argv);
+        PyMem_Free(c->argvlen);
+    }
+    c->views = NULL;
+    Py_CLEAR(c->args);
+}
+
+/* Converts a non-empty tuple or list of arguments; on failure c holds nothing. */
+static int
+command_prepare(command *c, PyObject *args)
+{
+    c->args = NULL;
+    c->nviews = 0;
+    c->views = NULL;
+    if (PyTuple_Check(args)) {
+        c->args = Py_NewRef(args);
+    } else if (PyList_Check(args)) {
+        c->args = PyList_AsTuple(args);
+        if (c->args == NULL) {
+            return -1;
+        }
+    } else {
         PyErr_SetString(PyExc_TypeError, "a command is a tuple of arguments");
         return -1;
     }
-    Py_ssize_t argc = PySequence_Fast_GET_SIZE(args);
-    if (argc == 0) {
+    c->argc = PyTuple_GET_SIZE(c->args);
+    if (c->argc == 0) {
         PyErr_SetString(PyExc_ValueError, "a command needs at least one argument");
+        Py_CLEAR(c->args);
         return -1;
     }
-    PyObject **items = PySequence_Fast_ITEMS(args); /* borrowed */
-    size_t mark = out->len;
-    int rc = aic_resp_pack_header(out, (size_t) argc);
-    for (Py_ssize_t i = 0; rc == AIC_OK && i < argc; i++) {
-        argview a;
-        if (arg_get(items[i], &a) < 0) {
-            out->len = mark;
+    if (c->argc <= CMD_STACK_ARGS) {
+        c->views = c->stack_views;
+        c->argv = c->stack_argv;
+        c->argvlen = c->stack_argvlen;
+    } else {
+        c->views = PyMem_New(argview, (size_t) c->argc);
+        c->argv = PyMem_New(const void *, (size_t) c->argc);
+        c->argvlen = PyMem_New(size_t, (size_t) c->argc);
+        if (c->views == NULL || c->argv == NULL || c->argvlen == NULL) {
+            PyMem_Free(c->argv);
+            PyMem_Free(c->argvlen);
+            PyMem_Free(c->views);
+            c->views = NULL;
+            Py_CLEAR(c->args);
+            PyErr_NoMemory();
             return -1;
         }
-        rc = aic_resp_pack_arg(out, a.p, (size_t) a.n);
-        arg_release(&a);
     }
+    for (Py_ssize_t i = 0; i < c->argc; i++) {
+        if (arg_get(PyTuple_GET_ITEM(c->args, i), &c->views[i]) < 0) {
+            command_release(c);
+            return -1;
+        }
+        c->nviews++;
+        c->argv[i] = c->views[i].p;
+        c->argvlen[i] = (size_t) c->views[i].n;
+    }
+    c->wire_len = aic_resp_command_len((size_t) c->argc, c->argvlen);
+    if (c->wire_len == 0) {
+        command_release(c);
+        PyErr_SetString(PyExc_OverflowError, "Redis command too large");
+        return -1;
+    }
+    return 0;
+}
+
+/* Appends a prepared command to out (all-or-nothing; runs no Python). */
+static int
+command_pack(aicpy_state *st, aic_buf *out, const command *c)
+{
+    int rc = aic_resp_pack_command(out, (size_t) c->argc, c->argv, c->argvlen);
     if (rc != AIC_OK) {
-        out->len = mark;
         aicpy_raise(st, rc);
         return -1;
     }
@@ -260,7 +344,22 @@ take_exception(void)
 typedef struct aicpy_respreader {
     PyObject_HEAD reply_ctx rc;
     aic_resp_reader *reader; /* owned */
+    int busy; /* inside gets(): the error factory may not touch the reader */
 } aicpy_respreader;
+
+/* The error factory runs while the reader is parsing (its input buffer and
+ * partial reply in use): calling feed/gets/reset from it is refused. */
+static int
+reader_refuse_reentry(aicpy_respreader *self)
+{
+    if (self->busy) {
+        PyErr_SetString(
+            PyExc_RuntimeError,
+            "RespReader used from its own error_factory (re-entry refused)");
+        return -1;
+    }
+    return 0;
+}
 
 static int
 reader_traverse(PyObject *op, visitproc visit, void *arg)
@@ -277,7 +376,7 @@ reader_clear(PyObject *op)
 {
     aicpy_respreader *self = (aicpy_respreader *) op;
     /* Partial replies hold only plain data; drop them with the reader. */
-    if (self->reader != NULL) {
+    if (self->reader != NULL && !self->busy) {
         aic_resp_reader_reset(self->reader);
     }
     Py_CLEAR(self->rc.error_factory);
@@ -343,8 +442,16 @@ static PyObject *
 reader_feed(PyObject *op, PyObject *data)
 {
     aicpy_respreader *self = (aicpy_respreader *) op;
+    if (reader_refuse_reentry(self) < 0) {
+        return NULL;
+    }
     Py_buffer view;
     if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    /* A buffer exporter is Python code: check again. */
+    if (reader_refuse_reentry(self) < 0) {
+        PyBuffer_Release(&view);
         return NULL;
     }
     int rc = aic_resp_reader_feed(self->reader, view.buf, (size_t) view.len);
@@ -360,8 +467,13 @@ static PyObject *
 reader_gets(PyObject *op, PyObject *Py_UNUSED(ignored))
 {
     aicpy_respreader *self = (aicpy_respreader *) op;
+    if (reader_refuse_reentry(self) < 0) {
+        return NULL;
+    }
     void *reply;
+    self->busy = 1;
     int rc = aic_resp_reader_get(self->reader, &reply);
+    self->busy = 0;
     if (rc > 0) {
         return reply;
     }
@@ -375,7 +487,11 @@ reader_gets(PyObject *op, PyObject *Py_UNUSED(ignored))
 static PyObject *
 reader_reset(PyObject *op, PyObject *Py_UNUSED(ignored))
 {
-    aic_resp_reader_reset(((aicpy_respreader *) op)->reader);
+    aicpy_respreader *self = (aicpy_respreader *) op;
+    if (reader_refuse_reentry(self) < 0) {
+        return NULL;
+    }
+    aic_resp_reader_reset(self->reader);
     Py_RETURN_NONE;
 }
 
@@ -428,6 +544,7 @@ static PyType_Spec reader_spec = {
 typedef struct pending {
     PyObject *fut;     /* owned */
     PyObject *decoder; /* owned, NULL when none */
+    double queued_at;  /* monotonic clock (time.monotonic, loop.time) */
 } pending;
 
 typedef struct aicpy_protocol {
@@ -440,21 +557,36 @@ typedef struct aicpy_protocol {
     PyObject *transport;          /* owned, NULL when not connected */
     PyObject *write;              /* owned: transport.write */
     PyObject *ready;              /* owned: the loop's ready deque, or NULL */
+    PyObject *drain_waiters;      /* owned list of futures from drained(), or NULL */
     PyObject *s_done, *s_set_result, *s_set_exception; /* interned names */
     aic_resp_reader *reader;                           /* owned */
     aic_buf out;                                       /* packed, not yet written */
-    pending *q;                                        /* ring buffer of size qcap */
+    size_t max_pending; /* cap on out.len (0 = none), see queue_command */
+    pending *q;         /* ring buffer of size qcap */
     size_t qcap, qhead, qlen;
+    size_t nexpired; /* head entries already failed or passed by expire() */
     char flush_scheduled;
     char paused;
     char closed;
+    char reading;       /* inside the reader: its buffer may not be released */
     char lost_msg[160]; /* why the link is closed (for later send()) */
     unsigned long long commands, writes, bytes_written, replies, reply_errors;
+    unsigned long long discarded; /* replies whose future was already done */
 } aicpy_protocol;
 
 #define OUT_KEEP_MAX ((size_t) 1 << 20) /* a bigger idle output buffer is freed */
+#define DEFAULT_MAX_PENDING ((Py_ssize_t) 32 * 1024 * 1024)
 
-/* fut, decoder (may be NULL): retained on success. */
+/* The clock of time.monotonic() and of the stock loops' loop.time(). */
+static double
+monotonic_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+/* fut, decoder (may be NULL): retained on success.  Runs no Python. */
 static int
 queue_push(aicpy_protocol *self, PyObject *fut, PyObject *decoder)
 {
@@ -474,7 +606,7 @@ queue_push(aicpy_protocol *self, PyObject *fut, PyObject *decoder)
         self->qhead = 0;
     }
     self->q[(self->qhead + self->qlen) % self->qcap] =
-        (pending){Py_NewRef(fut), Py_XNewRef(decoder)};
+        (pending){Py_NewRef(fut), Py_XNewRef(decoder), monotonic_now()};
     self->qlen++;
     return 0;
 }
@@ -485,6 +617,9 @@ queue_pop(aicpy_protocol *self)
     pending p = self->q[self->qhead];
     self->qhead = (self->qhead + 1) % self->qcap;
     self->qlen--;
+    if (self->nexpired > 0) {
+        self->nexpired--;
+    }
     return p;
 }
 
@@ -517,8 +652,9 @@ fut_done(aicpy_protocol *self, PyObject *fut)
     return done;
 }
 
-/* Calls fut.<name>(value); a future that is already done drops the value. */
-static void
+/* Calls fut.<name>(value); a future that is already done drops the value.
+ * Returns 1 when it was dropped that way, else 0. */
+static int
 resolve(aicpy_protocol *self, PyObject *fut, PyObject *name, PyObject *value)
 {
     PyObject *argv[2] = {fut, value};
@@ -526,26 +662,61 @@ resolve(aicpy_protocol *self, PyObject *fut, PyObject *name, PyObject *value)
         PyObject_VectorcallMethod(name, argv, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
     if (r != NULL) {
         Py_DECREF(r);
-        return;
+        return 0;
     }
     /* Usually the future was cancelled or timed out meanwhile
      * (InvalidStateError): the reply is dropped.  If it is still pending, the
      * value itself was refused (set_exception(StopIteration) raises TypeError):
      * deliver that error instead, so no caller waits forever. */
     PyObject *why = take_exception();
+    int dropped = 1;
     if (!fut_done(self, fut)) {
-        PyObject *argv2[2] = {fut, why};
+        dropped = 0;
+        PyObject *argv2[2] = {fut, why != NULL ? why : Py_None};
         r = PyObject_VectorcallMethod(self->s_set_exception, argv2,
                                       2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
         Py_XDECREF(r);
         PyErr_Clear();
     }
     Py_XDECREF(why);
+    return dropped;
 }
 
-/* Marks the link closed and fails every pending future with factory(msg, cause)
- * (factory: borrowed; NULL means the connection error factory).  The queue is
- * detached first, so callbacks that re-enter see a consistent, empty protocol. */
+/* Fails fut (if not done yet) with factory(msg, cause).  Should the factory
+ * itself raise, the future gets that exception instead: it must never be
+ * left pending, or its caller waits forever. */
+static void
+fail_future(aicpy_protocol *self, PyObject *fut, PyObject *factory, const char *msg,
+            PyObject *cause)
+{
+    if (fut_done(self, fut)) {
+        return;
+    }
+    PyObject *e = make_conn_error(factory, msg, cause);
+    if (e == NULL) {
+        e = take_exception();
+    }
+    if (e == NULL) {
+        e = PyObject_CallFunction(PyExc_ConnectionError, "s", msg);
+        if (e == NULL) {
+            e = take_exception(); /* MemoryError: still an exception */
+        }
+    }
+    if (e != NULL) {
+        resolve(self, fut, self->s_set_exception, e);
+        Py_DECREF(e);
+    } else {
+        /* Not even an exception could be built: cancel, so nobody hangs. */
+        PyObject *r = PyObject_CallMethod(fut, "cancel", NULL);
+        Py_XDECREF(r);
+        PyErr_Clear();
+    }
+}
+
+/* Marks the link closed, frees its buffers and fails every pending future and
+ * drain waiter with factory(msg, cause) (factory: borrowed; NULL means the
+ * connection error factory).  The queue is detached first, so callbacks that
+ * re-enter see a consistent, empty protocol. */
 static void
 fail_all(aicpy_protocol *self, PyObject *factory, const char *msg, PyObject *cause)
 {
@@ -557,7 +728,15 @@ fail_all(aicpy_protocol *self, PyObject *factory, const char *msg, PyObject *cau
     size_t qcap = self->qcap, qhead = self->qhead, qlen = self->qlen;
     self->q = NULL;
     self->qcap = self->qhead = self->qlen = 0;
-    self->out.len = 0;
+    self->nexpired = 0;
+    PyObject *waiters = self->drain_waiters;
+    self->drain_waiters = NULL;
+    /* Freed, not just emptied: a stalled link may have buffered many MiB.  The
+     * reader's buffer too, unless it is in use (data_received frees it after). */
+    aic_buf_free(&self->out);
+    if (self->reader != NULL && !self->reading) {
+        aic_resp_reader_reset(self->reader);
+    }
     if (factory == NULL) {
         factory = self->conn_error_factory;
     }
@@ -567,20 +746,18 @@ fail_all(aicpy_protocol *self, PyObject *factory, const char *msg, PyObject *cau
     Py_INCREF(factory);
     for (size_t i = 0; i < qlen; i++) {
         pending p = q[(qhead + i) % qcap];
-        if (!fut_done(self, p.fut)) {
-            PyObject *e = make_conn_error(factory, msg, cause);
-            if (e == NULL) {
-                PyErr_WriteUnraisable(factory);
-            } else {
-                resolve(self, p.fut, self->s_set_exception, e);
-                Py_DECREF(e);
-            }
-        }
+        fail_future(self, p.fut, factory, msg, cause);
         Py_DECREF(p.fut);
         Py_XDECREF(p.decoder);
     }
-    Py_DECREF(factory);
     PyMem_Free(q);
+    if (waiters != NULL) {
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(waiters); i++) {
+            fail_future(self, PyList_GET_ITEM(waiters, i), factory, msg, cause);
+        }
+        Py_DECREF(waiters);
+    }
+    Py_DECREF(factory);
 }
 
 /* Calls on_lost(self, exc) once. */
@@ -639,6 +816,7 @@ protocol_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->transport);
     Py_VISIT(self->write);
     Py_VISIT(self->ready);
+    Py_VISIT(self->drain_waiters);
     for (size_t i = 0; i < self->qlen; i++) {
         pending *p = &self->q[(self->qhead + i) % self->qcap];
         Py_VISIT(p->fut);
@@ -654,6 +832,7 @@ queue_clear(aicpy_protocol *self)
     size_t qcap = self->qcap, qhead = self->qhead, qlen = self->qlen;
     self->q = NULL;
     self->qcap = self->qhead = self->qlen = 0;
+    self->nexpired = 0;
     for (size_t i = 0; i < qlen; i++) {
         pending p = q[(qhead + i) % qcap];
         Py_DECREF(p.fut);
@@ -667,9 +846,10 @@ protocol_clear(PyObject *op)
 {
     aicpy_protocol *self = (aicpy_protocol *) op;
     queue_clear(self);
-    if (self->reader != NULL) {
+    if (self->reader != NULL && !self->reading) {
         aic_resp_reader_reset(self->reader);
     }
+    Py_CLEAR(self->drain_waiters);
     Py_CLEAR(self->rc.error_factory);
     Py_CLEAR(self->rc.ok);
     Py_CLEAR(self->loop);
@@ -710,6 +890,7 @@ protocol_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
                                    "reply_error_factory",
                                    "connection_error_factory",
                                    "on_lost",
+                                   "max_pending_bytes",
                                    NULL};
     PyObject *loop;                  /* borrowed */
     PyObject *reply_error = Py_None; /* borrowed */
@@ -719,12 +900,17 @@ protocol_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
     Py_ssize_t max_elements = (Py_ssize_t) AIC_RESP_DEFAULT_MAX_ELEMENTS;
     int max_depth = AIC_RESP_DEFAULT_MAX_DEPTH;
     Py_ssize_t max_line = (Py_ssize_t) AIC_RESP_DEFAULT_MAX_LINE;
+    Py_ssize_t max_pending = DEFAULT_MAX_PENDING;
     aic_resp_limits lim;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$nninOOO:RedisProtocol",
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$nninOOOn:RedisProtocol",
                                      (char **) kwlist, &loop, &max_bulk, &max_elements,
                                      &max_depth, &max_line, &reply_error, &conn_error,
-                                     &on_lost) ||
+                                     &on_lost, &max_pending) ||
         limits_from_args(&lim, max_bulk, max_elements, max_depth, max_line) < 0) {
+        return NULL;
+    }
+    if (max_pending < 0) {
+        PyErr_SetString(PyExc_ValueError, "max_pending_bytes must be >= 0");
         return NULL;
     }
     if (reply_error == Py_None) {
@@ -743,6 +929,7 @@ protocol_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
         return NULL;
     }
     aic_buf_init(&self->out, 0);
+    self->max_pending = (size_t) max_pending;
     self->rc.error_factory = Py_NewRef(reply_error);
     self->conn_error_factory = Py_NewRef(conn_error);
     self->on_lost = on_lost == Py_None ? NULL : Py_NewRef(on_lost);
@@ -809,17 +996,47 @@ do_flush(aicpy_protocol *self)
     return 0;
 }
 
+/* True when drained() waiters may go: the transport takes bytes and the
+ * output buffer is at most half the cap. */
+static int
+is_drained(const aicpy_protocol *self)
+{
+    return !self->paused && !self->closed && self->out.len <= self->max_pending / 2;
+}
+
+/* Resolves the drained() futures once is_drained() holds. */
+static void
+wake_drained(aicpy_protocol *self)
+{
+    if (self->drain_waiters == NULL || !is_drained(self)) {
+        return;
+    }
+    PyObject *waiters = self->drain_waiters;
+    self->drain_waiters = NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(waiters); i++) {
+        PyObject *fut = PyList_GET_ITEM(waiters, i);
+        if (!fut_done(self, fut)) {
+            resolve(self, fut, self->s_set_result, Py_None);
+        }
+    }
+    Py_DECREF(waiters);
+}
+
 static PyObject *
 protocol_flush(PyObject *op, PyObject *Py_UNUSED(ignored))
 {
     aicpy_protocol *self = (aicpy_protocol *) op;
     self->flush_scheduled = 0;
+    Py_INCREF(self);
     if (do_flush(self) < 0) {
         /* The transport refused the bytes: the commands in them are lost. */
         PyObject *exc = take_exception();
         shut_down(self, NULL, "write to the Redis connection failed", exc);
         Py_XDECREF(exc);
+    } else {
+        wake_drained(self);
     }
+    Py_DECREF(self);
     Py_RETURN_NONE;
 }
 
@@ -865,17 +1082,45 @@ can_write_now(aicpy_protocol *self)
     return n == 0;
 }
 
+/* Raises the connection error factory's exception for msg (its own failure
+ * if it fails); returns NULL. */
+static PyObject *
+raise_conn_error(aicpy_protocol *self, const char *msg)
+{
+    PyObject *factory = self->conn_error_factory != NULL ? self->conn_error_factory
+                                                         : PyExc_ConnectionError;
+    PyObject *e = make_conn_error(factory, msg, NULL);
+    if (e == NULL) {
+        return NULL;
+    }
+    if (PyExceptionInstance_Check(e)) {
+        PyErr_SetObject((PyObject *) Py_TYPE(e), e);
+    } else {
+        PyErr_Format(PyExc_TypeError,
+                     "connection_error_factory returned %.100s, not an exception",
+                     Py_TYPE(e)->tp_name);
+    }
+    Py_DECREF(e);
+    return NULL;
+}
+
 static PyObject *
 raise_closed(aicpy_protocol *self)
 {
-    PyObject *e =
-        make_conn_error(self->conn_error_factory,
-                        self->lost_msg[0] ? self->lost_msg : "connection closed", NULL);
-    if (e != NULL) {
-        PyErr_SetObject((PyObject *) Py_TYPE(e), e);
-        Py_DECREF(e);
+    return raise_conn_error(self,
+                            self->lost_msg[0] ? self->lost_msg : "connection closed");
+}
+
+/* True when `add` more bytes would take the output buffer over the cap.  A
+ * command into an empty buffer of a link that takes bytes always goes, so a
+ * value bigger than the cap can still be written to a healthy server. */
+static int
+over_cap(const aicpy_protocol *self, size_t add)
+{
+    if (self->max_pending == 0 || (self->out.len == 0 && !self->paused)) {
+        return 0;
     }
-    return NULL;
+    return add > self->max_pending || self->out.len > self->max_pending - add;
 }
 
 /* send() and request(): queue one command; `eager` lets request() write at
@@ -897,27 +1142,62 @@ queue_command(PyObject *op, PyObject *const *args, Py_ssize_t nargs, int eager)
     if (st == NULL) {
         return NULL;
     }
-    int now = eager && can_write_now(self);
-    size_t mark = self->out.len;
-    if (pack_args(st, &self->out, args[0]) < 0) {
+    /* Everything that may run Python code first: converting the arguments,
+     * creating the future, scheduling the flush.  Such code may send commands
+     * of its own; they are simply queued before this one. */
+    command cmd;
+    if (command_prepare(&cmd, args[0]) < 0) {
         return NULL;
     }
     PyObject *fut = PyObject_CallNoArgs(self->create_future);
-    if (fut == NULL || (!now && schedule_flush(self) < 0) ||
-        queue_push(self, fut, decoder) < 0) {
-        /* Not queued: take the command back out (a scheduled flush is harmless). */
+    if (fut == NULL) {
+        goto fail;
+    }
+    int now = eager && can_write_now(self);
+    if (!now && schedule_flush(self) < 0) {
+        goto fail; /* nothing queued; a scheduled flush is harmless */
+    }
+    if (self->closed) {
+        raise_closed(self);
+        goto fail;
+    }
+    if (over_cap(self, cmd.wire_len)) {
+        char msg[200];
+        snprintf(
+            msg, sizeof msg,
+            "Redis output buffer full: %zu bytes wait for the connection, %zu more "
+            "would pass max_pending_bytes (%zu)",
+            self->out.len, cmd.wire_len, self->max_pending);
+        raise_conn_error(self, msg);
+        goto fail;
+    }
+    /* From here to the push no Python runs: the command's bytes and its
+     * future take the same place in their queues. */
+    size_t mark = self->out.len;
+    if (command_pack(st, &self->out, &cmd) < 0) {
+        goto fail;
+    }
+    if (queue_push(self, fut, decoder) < 0) {
         self->out.len = mark;
-        Py_XDECREF(fut);
-        return NULL;
+        goto fail;
     }
     self->commands++;
-    if (now && do_flush(self) < 0) {
-        /* The transport refused the bytes: the link is unusable. */
-        PyObject *exc = take_exception();
-        shut_down(self, NULL, "write to the Redis connection failed", exc);
-        Py_XDECREF(exc);
+    command_release(&cmd);
+    if (now) {
+        Py_INCREF(self);
+        if (do_flush(self) < 0) {
+            /* The transport refused the bytes: the link is unusable. */
+            PyObject *exc = take_exception();
+            shut_down(self, NULL, "write to the Redis connection failed", exc);
+            Py_XDECREF(exc);
+        }
+        Py_DECREF(self);
     }
     return fut;
+fail:
+    command_release(&cmd);
+    Py_XDECREF(fut);
+    return NULL;
 }
 
 static PyObject *
@@ -954,21 +1234,25 @@ protocol_connection_made(PyObject *op, PyObject *transport)
     Py_RETURN_NONE;
 }
 
-/* Resolves the future of one complete reply (reply: owned, consumed). */
+/* Resolves the future of one complete reply (reply: owned, consumed).  A
+ * future already done (cancelled, timed out, expired) is skipped: its reply is
+ * consumed and dropped, and the FIFO stays in step. */
 static void
 deliver(aicpy_protocol *self, int type, PyObject *reply)
 {
     pending p = queue_pop(self);
     self->replies++;
+    int dropped;
     if (type == AIC_RESP_ERROR) {
         self->reply_errors++;
         if (PyExceptionInstance_Check(reply)) {
-            resolve(self, p.fut, self->s_set_exception, reply);
+            dropped = resolve(self, p.fut, self->s_set_exception, reply);
         } else {
-            resolve(self, p.fut, self->s_set_result, reply);
+            dropped = resolve(self, p.fut, self->s_set_result, reply);
         }
     } else if (p.decoder != NULL && type == AIC_RESP_BULK) {
-        if (!fut_done(self, p.fut)) {
+        dropped = fut_done(self, p.fut);
+        if (!dropped) {
             PyObject *value = PyObject_CallOneArg(p.decoder, reply);
             if (value != NULL) {
                 resolve(self, p.fut, self->s_set_result, value);
@@ -981,7 +1265,10 @@ deliver(aicpy_protocol *self, int type, PyObject *reply)
             }
         }
     } else {
-        resolve(self, p.fut, self->s_set_result, reply);
+        dropped = resolve(self, p.fut, self->s_set_result, reply);
+    }
+    if (dropped) {
+        self->discarded++;
     }
     Py_DECREF(reply);
     Py_DECREF(p.fut);
@@ -996,6 +1283,11 @@ protocol_data_received(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "data_received(data) takes 1 argument");
         return NULL;
     }
+    if (self->reading) {
+        /* From a reply's error factory or decoder: the reader is mid-parse. */
+        PyErr_SetString(PyExc_RuntimeError, "RedisProtocol.data_received re-entered");
+        return NULL;
+    }
     if (self->closed) {
         Py_RETURN_NONE; /* bytes after a failure are noise */
     }
@@ -1003,9 +1295,14 @@ protocol_data_received(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
+    if (self->reading || self->closed) { /* the exporter ran Python code */
+        PyBuffer_Release(&view);
+        Py_RETURN_NONE;
+    }
     int rc = aic_resp_reader_feed(self->reader, view.buf, (size_t) view.len);
     PyBuffer_Release(&view);
     Py_INCREF(self);
+    self->reading = 1;
     while (rc >= 0 && !self->closed) {
         void *reply;
         rc = aic_resp_reader_get(self->reader, &reply);
@@ -1038,6 +1335,10 @@ protocol_data_received(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
         }
         shut_down(self, NULL, msg, cause);
         Py_XDECREF(cause);
+    }
+    self->reading = 0;
+    if (self->closed && self->reader != NULL) {
+        aic_resp_reader_reset(self->reader); /* deferred by fail_all */
     }
     Py_DECREF(self);
     Py_RETURN_NONE;
@@ -1086,6 +1387,9 @@ protocol_resume_writing(PyObject *op, PyObject *Py_UNUSED(ignored))
     if (self->out.len > 0 && schedule_flush(self) < 0) {
         return NULL;
     }
+    Py_INCREF(self);
+    wake_drained(self); /* the flush wakes them otherwise */
+    Py_DECREF(self);
     Py_RETURN_NONE;
 }
 
@@ -1115,6 +1419,90 @@ protocol_abort(PyObject *op, PyObject *args, PyObject *kwds)
     Py_RETURN_NONE;
 }
 
+static PyObject *
+protocol_drained(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    aicpy_protocol *self = (aicpy_protocol *) op;
+    if (self->closed) {
+        return raise_closed(self);
+    }
+    PyObject *fut = PyObject_CallNoArgs(self->create_future);
+    if (fut == NULL) {
+        return NULL;
+    }
+    if (self->closed) { /* create_future ran Python code */
+        Py_DECREF(fut);
+        return raise_closed(self);
+    }
+    if (is_drained(self)) {
+        resolve(self, fut, self->s_set_result, Py_None);
+        return fut;
+    }
+    if (self->drain_waiters == NULL) {
+        self->drain_waiters = PyList_New(0);
+        if (self->drain_waiters == NULL) {
+            Py_DECREF(fut);
+            return NULL;
+        }
+    }
+    if (PyList_Append(self->drain_waiters, fut) < 0) {
+        Py_DECREF(fut);
+        return NULL;
+    }
+    return fut;
+}
+
+static PyObject *
+queued_at_or_none(const aicpy_protocol *self, size_t i)
+{
+    if (self->closed || i >= self->qlen) {
+        Py_RETURN_NONE;
+    }
+    return PyFloat_FromDouble(self->q[(self->qhead + i) % self->qcap].queued_at);
+}
+
+static PyObject *
+protocol_expire(PyObject *op, PyObject *args, PyObject *kwds)
+{
+    static const char *kwlist[] = {"cutoff", "error_factory", "message", NULL};
+    double cutoff;
+    PyObject *factory = Py_None; /* borrowed */
+    const char *message = "no reply from Redis before the deadline";
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "d|Os:expire", (char **) kwlist,
+                                     &cutoff, &factory, &message)) {
+        return NULL;
+    }
+    if (factory != Py_None && !PyCallable_Check(factory)) {
+        PyErr_SetString(PyExc_TypeError, "error_factory must be callable");
+        return NULL;
+    }
+    aicpy_protocol *self = (aicpy_protocol *) op;
+    char msg[160]; /* message is borrowed from args: copy before Python runs */
+    snprintf(msg, sizeof msg, "%s", message);
+    if (factory == Py_None) {
+        factory = self->conn_error_factory != NULL ? self->conn_error_factory
+                                                   : PyExc_ConnectionError;
+    }
+    Py_INCREF(factory);
+    Py_INCREF(self);
+    /* The cursor lives in self: failing a future runs Python code, which may
+     * deliver replies (popping entries), expire again, or close the link. */
+    while (!self->closed && self->nexpired < self->qlen) {
+        pending *p = &self->q[(self->qhead + self->nexpired) % self->qcap];
+        if (p->queued_at > cutoff) {
+            break;
+        }
+        PyObject *fut = Py_NewRef(p->fut);
+        self->nexpired++;
+        fail_future(self, fut, factory, msg, NULL);
+        Py_DECREF(fut);
+    }
+    PyObject *next = queued_at_or_none(self, self->nexpired);
+    Py_DECREF(self);
+    Py_DECREF(factory);
+    return next;
+}
+
 static PyMethodDef protocol_methods[] = {
     {"send", (PyCFunction) (void (*)(void)) protocol_send, METH_FASTCALL,
      "send(args, decoder=None, /) -> Future\n"
@@ -1134,6 +1522,18 @@ static PyMethodDef protocol_methods[] = {
     {"pause_writing", protocol_pause_writing, METH_NOARGS, NULL},
     {"resume_writing", protocol_resume_writing, METH_NOARGS, NULL},
     {"_flush", protocol_flush, METH_NOARGS, "Writes the buffered commands now."},
+    {"drained", protocol_drained, METH_NOARGS,
+     "drained() -> Future[None]\n"
+     "Done once the transport is not paused and pending_bytes is at most half of\n"
+     "max_pending_bytes (at once if so now); fails with the connection error if\n"
+     "the link is lost first."},
+    {"expire", (PyCFunction) (void (*)(void)) protocol_expire,
+     METH_VARARGS | METH_KEYWORDS,
+     "expire(cutoff, error_factory=None, message=...) -> float | None\n"
+     "Fails with error_factory(message, None) every awaited command queued at or\n"
+     "before cutoff (time.monotonic() clock).  They stay queued: their replies\n"
+     "are discarded when they arrive and the link stays up.  Returns the queue\n"
+     "time of the oldest command queued after cutoff, or None."},
     {"abort", (PyCFunction) (void (*)(void)) protocol_abort,
      METH_VARARGS | METH_KEYWORDS,
      "abort(message=..., error_factory=None, cause=None)\n"
@@ -1171,12 +1571,62 @@ protocol_get_transport(PyObject *op, void *closure)
     return Py_NewRef(t != NULL ? t : Py_None);
 }
 
+static PyObject *
+protocol_get_pending_bytes(PyObject *op, void *closure)
+{
+    (void) closure;
+    return PyLong_FromSize_t(((aicpy_protocol *) op)->out.len);
+}
+
+static PyObject *
+protocol_get_oldest(PyObject *op, void *closure)
+{
+    (void) closure;
+    aicpy_protocol *self = (aicpy_protocol *) op;
+    return queued_at_or_none(self, self->nexpired);
+}
+
+static PyObject *
+protocol_get_max_pending(PyObject *op, void *closure)
+{
+    (void) closure;
+    return PyLong_FromSize_t(((aicpy_protocol *) op)->max_pending);
+}
+
+static int
+protocol_set_max_pending(PyObject *op, PyObject *value, void *closure)
+{
+    (void) closure;
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete max_pending_bytes");
+        return -1;
+    }
+    Py_ssize_t v = PyLong_AsSsize_t(value);
+    if (v == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (v < 0) {
+        PyErr_SetString(PyExc_ValueError, "max_pending_bytes must be >= 0");
+        return -1;
+    }
+    ((aicpy_protocol *) op)->max_pending = (size_t) v;
+    return 0;
+}
+
 static PyGetSetDef protocol_getset[] = {
     {"closed", protocol_get_closed, NULL, "True once the link failed or was closed.",
      NULL},
     {"pending", protocol_get_pending, NULL, "Commands awaiting a reply.", NULL},
     {"paused", protocol_get_paused, NULL, "True while the transport is paused.", NULL},
     {"transport", protocol_get_transport, NULL, "The transport, or None.", NULL},
+    {"pending_bytes", protocol_get_pending_bytes, NULL,
+     "Bytes packed and not yet handed to the transport.", NULL},
+    {"max_pending_bytes", protocol_get_max_pending, protocol_set_max_pending,
+     "Cap on pending_bytes beyond which send/request refuse (0: none).", NULL},
+    {"oldest_pending_since", protocol_get_oldest, NULL,
+     "Queue time (time.monotonic) of the oldest command owed a reply and not\n"
+     "yet passed by expire(), or None.",
+     NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -1191,6 +1641,8 @@ static PyMemberDef protocol_members[] = {
      "Replies received."},
     {"reply_errors", T_ULONGLONG, offsetof(aicpy_protocol, reply_errors), READONLY,
      "Error replies received."},
+    {"discarded", T_ULONGLONG, offsetof(aicpy_protocol, discarded), READONLY,
+     "Replies dropped because their future was already done (cancelled, expired)."},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -1198,7 +1650,8 @@ static PyType_Slot protocol_slots[] = {
     {Py_tp_doc,
      (void *) "RedisProtocol(loop, *, max_bulk=..., max_elements=..., max_depth=16,\n"
               "              max_line=..., reply_error_factory=Exception,\n"
-              "              connection_error_factory=ConnectionError, on_lost=None)\n"
+              "              connection_error_factory=ConnectionError, on_lost=None,\n"
+              "              max_pending_bytes=32 MiB)\n"
               "asyncio Protocol speaking RESP2 with implicit pipelining."},
     {Py_tp_new, protocol_new},
     {Py_tp_dealloc, protocol_dealloc},

@@ -110,6 +110,25 @@ aic_buf_reserve(aic_buf *b, size_t extra)
 }
 
 int
+aic_buf_reserve_exact(aic_buf *b, size_t extra)
+{
+    if (extra > b->max || b->len > b->max - extra) {
+        return AIC_ETOOBIG;
+    }
+    size_t need = b->len + extra;
+    if (need <= b->cap) {
+        return AIC_OK;
+    }
+    unsigned char *p = aic_realloc(b->data, need);
+    if (p == NULL) {
+        return AIC_ENOMEM;
+    }
+    b->data = p;
+    b->cap = need;
+    return AIC_OK;
+}
+
+int
 aic_buf_append(aic_buf *b, const void *p, size_t n)
 {
     int rc = aic_buf_reserve(b, n);
@@ -141,4 +160,23 @@ aic_buf_free(aic_buf *b)
     aic_free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+}
+
+/* Called through a volatile pointer so the stores cannot be optimised away
+ * even when the memory is freed right after (OPENSSL_cleanse's idea). */
+static void *(*const volatile wipe_memset)(void *, int, size_t) = memset;
+
+void
+aic_wipe(void *p, size_t n)
+{
+    if (p != NULL && n > 0) {
+        wipe_memset(p, 0, n);
+    }
+}
+
+void
+aic_buf_wipe_free(aic_buf *b)
+{
+    aic_wipe(b->data, b->cap);
+    aic_buf_free(b);
 }

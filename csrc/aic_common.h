@@ -74,10 +74,19 @@ typedef struct aic_buf {
 void aic_buf_init(aic_buf *b, size_t max);
 /* Ensures room for `extra` more bytes: AIC_OK, AIC_ENOMEM or AIC_ETOOBIG. */
 AIC_MUST_USE int aic_buf_reserve(aic_buf *b, size_t extra);
+/* Ensures room for exactly `extra` more bytes: when the buffer must grow it
+ * grows to len + extra, not to the next power of two.  For sizes known in
+ * advance (a 200 MiB payload reserves 200 MiB, not 256).  Same results. */
+AIC_MUST_USE int aic_buf_reserve_exact(aic_buf *b, size_t extra);
 /* Appends n bytes (copied). */
 AIC_MUST_USE int aic_buf_append(aic_buf *b, const void *p, size_t n);
 /* Hands the bytes to the caller (who frees them with aic_free) and resets b. */
 unsigned char *aic_buf_steal(aic_buf *b, size_t *len);
 void aic_buf_free(aic_buf *b);
+/* aic_buf_free after zeroing every allocated byte (the compiler may not drop
+ * the zeroing): for buffers that held plaintext or keys. */
+void aic_buf_wipe_free(aic_buf *b);
+/* Zeroes n bytes at p in a way the compiler may not drop. */
+void aic_wipe(void *p, size_t n);
 
 #endif /* AIC_COMMON_H */

@@ -198,7 +198,11 @@ aic_frame_encode(const aic_frame_opts *o, unsigned serializer,
         *flags = fl;
     }
 done:
-    aic_buf_free(&scratch);
+    if (o->fernet != NULL) {
+        aic_buf_wipe_free(&scratch); /* the plaintext frame that was encrypted */
+    } else {
+        aic_buf_free(&scratch);
+    }
     if (rc != AIC_OK) {
         *outlen = 0;
     }
@@ -211,7 +215,13 @@ aic_frame_view_release(aic_frame_view *v)
     if (v == NULL) {
         return;
     }
-    aic_buf_free(&v->buf);
+    /* Out of a token, buf holds decrypted plaintext (the frame or the payload
+     * inflated from it): wiped, as Fernet wipes its own copies. */
+    if (v->authenticated) {
+        aic_buf_wipe_free(&v->buf);
+    } else {
+        aic_buf_free(&v->buf);
+    }
     v->payload = NULL;
     v->payload_len = 0;
 }
@@ -253,19 +263,23 @@ inflate_body(const unsigned char *body, size_t body_len, size_t declared,
     }
     aic_buf plain;
     aic_buf_init(&plain, 0);
-    int rc = aic_buf_reserve(&plain, declared);
+    /* The size is known: exactly that, not the next power of two. */
+    int rc = aic_buf_reserve_exact(&plain, declared);
     if (rc == AIC_OK) {
         rc = aic_inflate(body, body_len, declared, &plain);
     }
-    if (rc == AIC_ETOOBIG || (rc == AIC_OK && plain.len != declared)) {
-        aic_buf_free(&plain);
-        return fail(v, AIC_EFRAME, AIC_FRAME_R_LENGTH);
-    }
-    if (rc != AIC_OK) {
-        aic_buf_free(&plain);
+    if (rc != AIC_OK || plain.len != declared) {
+        if (v->authenticated) {
+            aic_buf_wipe_free(&plain);
+        } else {
+            aic_buf_free(&plain);
+        }
+        if (rc == AIC_ETOOBIG || rc == AIC_OK) {
+            return fail(v, AIC_EFRAME, AIC_FRAME_R_LENGTH);
+        }
         return fail(v, rc, reason_of(rc));
     }
-    aic_buf_free(&v->buf); /* the decrypted frame, if any */
+    aic_frame_view_release(v); /* the decrypted frame, if any (wiped) */
     v->buf = plain;
     v->payload = v->buf.data;
     v->payload_len = v->buf.len;
@@ -290,7 +304,7 @@ aic_frame_decode(const aic_frame_opts *o, const unsigned char *data, size_t len,
             return fail(v, AIC_ETOOBIG, AIC_FRAME_R_TOO_BIG);
         }
         size_t cap = aic_fernet_max_plain_len(len);
-        int rc = aic_buf_reserve(&v->buf, cap);
+        int rc = aic_buf_reserve_exact(&v->buf, cap);
         if (rc != AIC_OK) {
             return fail(v, rc, reason_of(rc));
         }

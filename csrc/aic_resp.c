@@ -16,6 +16,9 @@
 #define NUMBER_LINE_MAX 32
 /* An empty input buffer larger than this is released (hiredis's maxbuf idea). */
 #define IDLE_BUF_MAX ((size_t) 64 * 1024)
+/* A bulk at least this long gets its whole size reserved once its header is
+ * read (exactly, not rounded up to a power of two as byte-by-byte growth would). */
+#define BIG_BULK ((size_t) 64 * 1024)
 
 typedef struct frame {
     void *obj;  /* owned: the aggregate being filled */
@@ -30,6 +33,7 @@ struct aic_resp_reader {
     aic_buf in;     /* fed bytes; in.data[pos..in.len) not yet consumed */
     size_t pos;     /* start of the first unconsumed element */
     size_t scanned; /* bytes after pos known to hold no CRLF */
+    size_t want;    /* size of a big incomplete bulk at pos (== 0), else 0 */
     frame *stack;   /* owned; open aggregates, innermost last */
     unsigned depth;
     unsigned stack_cap;
@@ -96,6 +100,7 @@ aic_resp_reader_reset(aic_resp_reader *r)
     aic_buf_free(&r->in);
     r->pos = 0;
     r->scanned = 0;
+    r->want = 0;
     r->err = 0;
     r->errstr[0] = '\0';
 }
@@ -154,6 +159,21 @@ aic_resp_reader_feed(aic_resp_reader *r, const void *data, size_t len)
         memmove(r->in.data, r->in.data + r->pos, r->in.len - r->pos);
         r->in.len -= r->pos;
         r->pos = 0;
+    }
+    if (r->want > 0 && r->pos == 0 && len <= SIZE_MAX - r->in.len &&
+        r->in.len + len > r->in.cap && r->in.len + len <= r->want) {
+        /* Growing toward a big bulk of known size: double, capped at its size. */
+        size_t ncap = r->in.cap > SIZE_MAX / 2 ? SIZE_MAX : r->in.cap * 2;
+        if (ncap < r->in.len + len) {
+            ncap = r->in.len + len;
+        }
+        if (ncap > r->want) {
+            ncap = r->want;
+        }
+        int rc = aic_buf_reserve_exact(&r->in, ncap - r->in.len);
+        if (rc != AIC_OK) {
+            return rc;
+        }
     }
     return aic_buf_append(&r->in, data, len);
 }
@@ -226,6 +246,25 @@ find_crlf(aic_resp_reader *r, const unsigned char *p, size_t avail, size_t max,
     size_t content = avail - 1 - (p[avail - 1] == '\r' ? 1 : 0);
     *over = content > max;
     return 0;
+}
+
+/* The element at pos is a bulk of `total` bytes (header included) that has
+ * not fully arrived.  For a big one, slide it to the start of the buffer and
+ * remember its size: feed then grows the buffer geometrically but never past
+ * that size, so a 200 MiB bulk ends in a 200 MiB buffer (not 256 MiB), and a
+ * header alone (a liar announcing 512 MiB) reserves nothing. */
+static void
+expect_bulk(aic_resp_reader *r, size_t total)
+{
+    if (total < BIG_BULK) {
+        return;
+    }
+    if (r->pos > 0) {
+        memmove(r->in.data, r->in.data + r->pos, r->in.len - r->pos);
+        r->in.len -= r->pos;
+        r->pos = 0;
+    }
+    r->want = total;
 }
 
 static int
@@ -304,6 +343,7 @@ parse_element(aic_resp_reader *r, void **obj, int *type)
         }
         size_t blen = (size_t) v;
         if (avail - next < blen + 2) {
+            expect_bulk(r, next + blen + 2);
             return NEED_MORE;
         }
         if (p[next + blen] != '\r' || p[next + blen + 1] != '\n') {
@@ -372,6 +412,7 @@ aic_resp_reader_get(aic_resp_reader *r, void **reply)
         }
         if (r->pos != before) {
             r->scanned = 0;
+            r->want = 0;
         }
         if (rc == PUSHED) {
             continue;
@@ -380,12 +421,20 @@ aic_resp_reader_get(aic_resp_reader *r, void **reply)
          * completes, or hand it out when it is top level. */
         for (;;) {
             if (r->depth == 0) {
+                if (r->pos == r->in.len && r->in.cap > IDLE_BUF_MAX) {
+                    /* All consumed: do not keep a big reply's buffer around. */
+                    aic_buf_free(&r->in);
+                    r->pos = 0;
+                }
                 *reply = obj;
                 return type;
             }
             frame *f = &r->stack[r->depth - 1];
-            r->ops->array_set(r->ctx, f->obj, f->idx++, obj);
-            if (f->idx < f->n) {
+            if (r->ops->array_push(r->ctx, f->obj, f->idx, obj) != 0) {
+                r->ops->free_obj(r->ctx, obj);
+                return fail(r, AIC_ENOMEM, "out of memory (reply aggregate)");
+            }
+            if (++f->idx < f->n) {
                 break;
             }
             obj = f->obj;
@@ -463,12 +512,44 @@ aic_resp_pack_arg(aic_buf *out, const void *data, size_t len)
     return pack_prefixed(out, '$', len, data != NULL ? data : "", len);
 }
 
+/* Bytes of "$<len>\r\n<data>\r\n", or 0 on size_t overflow. */
+static size_t
+arg_wire_len(size_t len)
+{
+    size_t fixed = count_digits(len) + 5;
+    return len > SIZE_MAX - fixed ? 0 : len + fixed;
+}
+
+size_t
+aic_resp_command_len(size_t argc, const size_t *argvlen)
+{
+    size_t total = count_digits(argc) + 3;
+    for (size_t i = 0; i < argc; i++) {
+        size_t w = arg_wire_len(argvlen[i]);
+        if (w == 0 || w > SIZE_MAX - total) {
+            return 0;
+        }
+        total += w;
+    }
+    return total;
+}
+
 int
 aic_resp_pack_command(aic_buf *out, size_t argc, const void *const *argv,
                       const size_t *argvlen)
 {
+    /* Size the whole command first: a big one is reserved exactly, once. */
+    size_t total = aic_resp_command_len(argc, argvlen);
+    if (total == 0) {
+        return AIC_ETOOBIG;
+    }
+    int rc = total >= BIG_BULK ? aic_buf_reserve_exact(out, total)
+                               : aic_buf_reserve(out, total);
+    if (rc != AIC_OK) {
+        return rc;
+    }
     size_t mark = out->len;
-    int rc = aic_resp_pack_header(out, argc);
+    rc = aic_resp_pack_header(out, argc);
     for (size_t i = 0; rc == AIC_OK && i < argc; i++) {
         rc = aic_resp_pack_arg(out, argv[i], argvlen[i]);
     }

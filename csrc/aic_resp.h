@@ -48,11 +48,16 @@ typedef struct aic_resp_ops {
     void *(*string)(void *ctx, int type, const char *s, size_t len);
     void *(*integer)(void *ctx, long long v);
     void *(*nil)(void *ctx);
-    /* An aggregate that will receive exactly n elements through array_set. */
+    /* An empty aggregate that will receive n elements through array_push.  n
+     * comes from the wire (up to max_elements) and is only a hint: allocate for
+     * it only up to a small bound and grow as elements arrive, so a header
+     * announcing millions of elements costs nothing until they are sent. */
     void *(*array)(void *ctx, size_t n);
-    /* Stores elem at index idx of arr; elem: retained by arr (ownership moves,
-     * this cannot fail). */
-    void (*array_set)(void *ctx, void *arr, size_t idx, void *elem);
+    /* Stores elem as element idx of arr; elements arrive in order (idx = 0, 1,
+     * ...).  0: elem is now retained by arr (ownership moves).  -1 (out of
+     * memory): elem was not taken; the reader releases it and fails with a
+     * sticky AIC_ENOMEM. */
+    int (*array_push)(void *ctx, void *arr, size_t idx, void *elem);
     /* Releases an object the reader still owns (a partial aggregate on free,
      * reset or error). */
     void (*free_obj)(void *ctx, void *obj);
@@ -99,7 +104,10 @@ size_t aic_resp_reader_buffered(const aic_resp_reader *r);
 AIC_MUST_USE int aic_resp_pack_header(aic_buf *out, size_t argc);
 /* "$<len>\r\n<data>\r\n"; data: copied. */
 AIC_MUST_USE int aic_resp_pack_arg(aic_buf *out, const void *data, size_t len);
-/* A whole command; argv[i] (argvlen[i] bytes each): copied.  All-or-nothing. */
+/* Bytes a whole command takes on the wire, or 0 when that overflows size_t. */
+size_t aic_resp_command_len(size_t argc, const size_t *argvlen);
+/* A whole command; argv[i] (argvlen[i] bytes each): copied.  All-or-nothing.  A
+ * big command (>= 64 KiB) grows out to exactly its size (no power-of-two slack). */
 AIC_MUST_USE int aic_resp_pack_command(aic_buf *out, size_t argc,
                                        const void *const *argv, const size_t *argvlen);
 

@@ -843,3 +843,28 @@ def test_float_option_values_render_like_python_str(value: float) -> None:
     key = CacheKeyGenerator().generate_cache_key("x", "op", {"x": value})
     expected = hashlib.md5(f"x={value}".encode()).hexdigest()[:8]
     assert key == f"ai_cache:op:op|txt:x|opts:{expected}"
+
+
+def test_monitor_deleted_by_the_threshold_comparison() -> None:
+    """The comparison with a non-int threshold runs Python code before the monitor
+    is read; deleting (or dropping) the monitor there must not crash the C path."""
+    gen = CacheKeyGenerator()
+    calls: list[dict[str, Any]] = []
+
+    class Monitor:
+        def record_key_generation_time(self, **kw: Any) -> None:
+            calls.append(kw)
+
+    class Threshold:
+        def __ge__(self, other: object) -> bool:  # `len(text) <= threshold`
+            del gen.performance_monitor  # the last reference to the monitor
+            gc.collect()
+            return True
+
+        def __lt__(self, other: object) -> bool:
+            return False
+
+    gen.performance_monitor = Monitor()
+    gen.text_hash_threshold = Threshold()  # type: ignore[assignment]
+    assert gen.generate_cache_key("t", "op", {}) == "ai_cache:op:op|txt:t"
+    assert calls == []

@@ -38,6 +38,28 @@ test_buf_oom_leaves_buffer_intact(void)
 }
 
 static void
+test_buf_reserve_exact(void)
+{
+    aic_buf b;
+    aic_buf_init(&b, 0);
+    CHECK(aic_buf_append(&b, "abc", 3) == AIC_OK);
+    size_t cap = b.cap;
+    CHECK(aic_buf_reserve_exact(&b, cap - 3) == AIC_OK && b.cap == cap); /* fits */
+    CHECK(aic_buf_reserve_exact(&b, 200000) == AIC_OK);
+    CHECK(b.cap == 200003 && b.len == 3 && memcmp(b.data, "abc", 3) == 0);
+    aic_test_alloc_install(1);
+    CHECK(aic_buf_reserve_exact(&b, 300000) == AIC_ENOMEM);
+    aic_test_alloc_restore();
+    CHECK(b.cap == 200003 && memcmp(b.data, "abc", 3) == 0);
+    CHECK(aic_buf_reserve_exact(&b, SIZE_MAX) == AIC_ETOOBIG);
+    aic_buf_free(&b);
+    aic_buf_init(&b, 10);
+    CHECK(aic_buf_reserve_exact(&b, 11) == AIC_ETOOBIG);
+    CHECK(aic_buf_reserve_exact(&b, 10) == AIC_OK && b.cap == 10);
+    aic_buf_free(&b);
+}
+
+static void
 test_overflow_guard(void)
 {
     aic_buf b;
@@ -62,6 +84,7 @@ main(void)
 {
     test_buf_growth_and_cap();
     test_buf_oom_leaves_buffer_intact();
+    test_buf_reserve_exact();
     test_overflow_guard();
     test_strerror_total();
     TEST_REPORT();

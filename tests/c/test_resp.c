@@ -70,28 +70,24 @@ static void *
 t_array(void *ctx, size_t n)
 {
     (void) ctx;
-    tobj *o = tnew(AIC_RESP_ARRAY);
-    if (o == NULL) {
-        return NULL;
-    }
-    o->elems = aic_calloc(n ? n : 1, sizeof *o->elems);
-    if (o->elems == NULL) {
-        aic_free(o);
-        return NULL;
-    }
-    o->n = n;
-    return o;
+    (void) n; /* a hint from the wire: never allocated up front */
+    return tnew(AIC_RESP_ARRAY);
 }
 
-static void
-t_array_set(void *ctx, void *arr, size_t idx, void *elem)
+/* Grows by one element per push (aic_realloc, so allocation failures reach it). */
+static int
+t_array_push(void *ctx, void *arr, size_t idx, void *elem)
 {
     (void) ctx;
     tobj *a = arr;
-    CHECK(idx < a->n && a->elems[idx] == NULL);
-    if (idx < a->n) {
-        a->elems[idx] = elem;
+    CHECK(idx == a->n);
+    tobj **e = aic_realloc(a->elems, (a->n + 1) * sizeof *e);
+    if (e == NULL) {
+        return -1;
     }
+    a->elems = e;
+    a->elems[a->n++] = elem;
+    return 0;
 }
 
 static void
@@ -109,8 +105,8 @@ tfree(void *ctx, void *p)
     aic_free(o);
 }
 
-static const aic_resp_ops ops = {t_string, t_integer,   t_nil,
-                                 t_array,  t_array_set, tfree};
+static const aic_resp_ops ops = {t_string, t_integer,    t_nil,
+                                 t_array,  t_array_push, tfree};
 
 /* Renders a tree as a compact string for comparisons. */
 static void
@@ -524,6 +520,146 @@ test_oom_everywhere(void)
     }
 }
 
+/* ---- an allocator recording the largest single request (sizes, not counts) ---- */
+static size_t biggest_request;
+
+static void *
+big_malloc(size_t n)
+{
+    biggest_request = n > biggest_request ? n : biggest_request;
+    return malloc(n);
+}
+
+static void *
+big_calloc(size_t c, size_t n)
+{
+    biggest_request = c * n > biggest_request ? c * n : biggest_request;
+    return calloc(c, n);
+}
+
+static void *
+big_realloc(void *p, size_t n)
+{
+    biggest_request = n > biggest_request ? n : biggest_request;
+    return realloc(p, n);
+}
+
+static void
+big_install(void)
+{
+    static const aic_allocator a = {big_malloc, big_calloc, big_realloc, free};
+    biggest_request = 0;
+    aic_set_allocator(&a);
+}
+
+static void
+test_big_bulk_reserved_exactly(void)
+{
+    /* 300000 body bytes in 4 KiB feeds: the buffer ends at the bulk's size
+     * (header + body + CRLF), never at the next power of two (524288). */
+    size_t blen = 300000, total = 9 + blen + 2;
+    char *body = malloc(blen + 2);
+    CHECK(body != NULL);
+    memset(body, 'b', blen);
+    memcpy(body + blen, "\r\n", 2);
+    big_install();
+    aic_resp_reader *r = aic_resp_reader_new(&ops, NULL, NULL);
+    CHECK(r != NULL);
+    /* A reply before it, so the bulk starts mid-buffer and is slid down. */
+    CHECK(aic_resp_reader_feed(r, ":1\r\n$300000\r\n", 13) == AIC_OK);
+    void *reply;
+    CHECK(aic_resp_reader_get(r, &reply) == AIC_RESP_INTEGER);
+    tfree(NULL, reply);
+    CHECK(aic_resp_reader_get(r, &reply) == 0);
+    for (size_t off = 0; off < blen + 2; off += 4096) {
+        size_t n = blen + 2 - off < 4096 ? blen + 2 - off : 4096;
+        CHECK(aic_resp_reader_feed(r, body + off, n) == AIC_OK);
+        int rc = aic_resp_reader_get(r, &reply);
+        CHECK(rc == (off + n == blen + 2 ? AIC_RESP_BULK : 0));
+        if (rc == AIC_RESP_BULK) {
+            CHECK(((tobj *) reply)->len == blen);
+            tfree(NULL, reply);
+        }
+    }
+    CHECK(biggest_request <= total + 1); /* + the test object's NUL */
+    CHECK(biggest_request >= blen);
+    /* The big buffer is released once the reply is out. */
+    CHECK(aic_resp_reader_buffered(r) == 0);
+    aic_resp_reader_free(r);
+
+    /* A header alone announcing 500 MiB reserves nothing for it. */
+    r = aic_resp_reader_new(&ops, NULL, NULL);
+    CHECK(r != NULL);
+    biggest_request = 0;
+    CHECK(aic_resp_reader_feed(r, "$524288000\r\nabc", 15) == AIC_OK);
+    CHECK(aic_resp_reader_get(r, &reply) == 0);
+    CHECK(aic_resp_reader_feed(r, body, 1000) == AIC_OK);
+    CHECK(aic_resp_reader_get(r, &reply) == 0);
+    CHECK(biggest_request < 64 * 1024);
+    aic_resp_reader_free(r);
+
+    /* A command with a big argument is reserved exactly, once. */
+    aic_buf out;
+    aic_buf_init(&out, 0);
+    CHECK(aic_buf_append(&out, "*1\r\n$4\r\nPING\r\n", 14) == AIC_OK);
+    const void *argv[5] = {"SET", "k", body, "EX", "60"};
+    size_t argvlen[5] = {3, 1, blen, 2, 2};
+    size_t cmd =
+        4 + (4 + 3 + 2) + (4 + 1 + 2) + (9 + blen + 2) + (4 + 2 + 2) + (4 + 2 + 2);
+    CHECK(aic_resp_pack_command(&out, 5, argv, argvlen) == AIC_OK);
+    CHECK(aic_resp_command_len(5, argvlen) == cmd);
+    CHECK(out.len == 14 + cmd);
+    CHECK(out.cap == out.len);
+    aic_buf_free(&out);
+    aic_set_allocator(NULL);
+    free(body);
+}
+
+static void
+test_nested_headers_allocate_nothing_up_front(void)
+{
+    /* 16 nested aggregates each announcing 2^24 elements: a few hundred bytes
+     * of input must cost a few small blocks, not 16 x 2^24 slots. */
+    char in[16 * 12 + 1];
+    size_t n = 0;
+    for (int i = 0; i < 16; i++) {
+        n += (size_t) snprintf(in + n, sizeof in - n, "*16777216\r\n");
+    }
+    big_install();
+    aic_resp_reader *r = aic_resp_reader_new(&ops, NULL, NULL);
+    CHECK(r != NULL);
+    CHECK(aic_resp_reader_feed(r, in, n) == AIC_OK);
+    void *reply;
+    CHECK(aic_resp_reader_get(r, &reply) == 0 && reply == NULL);
+    CHECK(biggest_request < 4096);
+    aic_resp_reader_free(r); /* releases the 16 open aggregates */
+    aic_set_allocator(NULL);
+
+    /* A failed push releases the element and is a sticky AIC_ENOMEM. */
+    for (long fail_at = 1;; fail_at++) {
+        aic_test_alloc_install(fail_at);
+        long base = aic_test_live_blocks;
+        int rc = AIC_ENOMEM;
+        r = aic_resp_reader_new(&ops, NULL, NULL);
+        if (r != NULL &&
+            aic_resp_reader_feed(r, "*3\r\n:1\r\n*1\r\n:2\r\n:3\r\n", 20) == AIC_OK) {
+            rc = aic_resp_reader_get(r, &reply);
+            if (rc > 0) {
+                tfree(NULL, reply);
+            } else {
+                CHECK(aic_resp_reader_get(r, &reply) == rc); /* sticky */
+            }
+        }
+        aic_resp_reader_free(r);
+        CHECK(aic_test_live_blocks == base);
+        aic_test_alloc_restore();
+        CHECK(rc == AIC_RESP_ARRAY || rc == AIC_ENOMEM);
+        if (rc == AIC_RESP_ARRAY) {
+            break;
+        }
+    }
+}
+
 int
 main(void)
 {
@@ -535,5 +671,7 @@ main(void)
     test_sticky_and_reset();
     test_big_buffer_cycle();
     test_oom_everywhere();
+    test_big_bulk_reserved_exactly();
+    test_nested_headers_allocate_nothing_up_front();
     TEST_REPORT();
 }

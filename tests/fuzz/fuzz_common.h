@@ -42,7 +42,7 @@ fuzz_capped_realloc(void *p, size_t n)
 }
 
 /* Installs the capped allocator for the whole run (call from LLVMFuzzerInitialize). */
-static void
+static inline void
 fuzz_install_capped_allocator(void)
 {
     static const aic_allocator capped = {fuzz_capped_malloc, fuzz_capped_calloc,
