@@ -624,6 +624,7 @@ mark_malloc(size_t n)
         return NULL;
     }
     p[0] = n;
+    memset(p + 2, 0, n); /* mark_free scans whole blocks: keep them defined */
     return (unsigned char *) p + 16;
 }
 
