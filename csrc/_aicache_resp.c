@@ -1111,13 +1111,14 @@ raise_closed(aicpy_protocol *self)
                             self->lost_msg[0] ? self->lost_msg : "connection closed");
 }
 
-/* True when `add` more bytes would take the output buffer over the cap.  A
- * command into an empty buffer of a link that takes bytes always goes, so a
- * value bigger than the cap can still be written to a healthy server. */
+/* True when `add` more bytes would take the output buffer over the cap while
+ * the transport is paused (the peer is not reading).  A link that takes bytes
+ * is never refused: what one loop iteration queues is flushed at its end, and
+ * the caller's own values are already in memory anyway. */
 static int
 over_cap(const aicpy_protocol *self, size_t add)
 {
-    if (self->max_pending == 0 || (self->out.len == 0 && !self->paused)) {
+    if (self->max_pending == 0 || !self->paused) {
         return 0;
     }
     return add > self->max_pending || self->out.len > self->max_pending - add;
