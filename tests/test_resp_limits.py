@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import tracemalloc
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import pytest
 
 from aicache import _core
+from redis_servers import RedisServer
 from test_resp import ConnErr, RecordingTransport, ReplyErr, make_protocol, run
 
 PING = b"*1\r\n$4\r\nPING\r\n"
@@ -279,7 +281,7 @@ def test_failing_error_factory_still_fails_every_future() -> None:
         # and a factory returning a non-exception: the future still ends.
         odd = _core.RedisProtocol(
             asyncio.get_running_loop(),
-            connection_error_factory=lambda m, c: "not an exception",
+            connection_error_factory=lambda m, c: "not an exception",  # type: ignore[arg-type, return-value]
         )
         odd.connection_made(RecordingTransport(odd))
         fut = odd.send(("GET", "k"))
@@ -424,5 +426,77 @@ def test_protocol_refuses_data_received_from_inside_a_reply() -> None:
             await f1
         assert await f2 == b"b" and not proto2.closed
         proto2.abort()
+
+    run(main)
+
+
+# ---------------------------------------------------------------- real servers
+
+
+async def _connect(server: RedisServer, **kw: Any) -> _core.RedisProtocol:
+    loop = asyncio.get_running_loop()
+    proto = _core.RedisProtocol(
+        loop, reply_error_factory=ReplyErr, connection_error_factory=ConnErr, **kw
+    )
+    factory = cast(Callable[[], asyncio.Protocol], lambda: proto)
+    await loop.create_connection(factory, server.host, server.port)
+    return proto
+
+
+@pytest.mark.redis
+def test_stopped_server_bounds_the_output_then_drains(
+    redis_server_factory: Callable[[str], RedisServer],
+) -> None:
+    server = redis_server_factory("plain")
+
+    async def main() -> None:
+        cap = 4 << 20
+        proto = await _connect(server, max_pending_bytes=cap)
+        value = b"v" * (1 << 20)
+        server.pause()  # SIGSTOP: the socket buffers fill, then the transport pauses
+        futs = []
+        refused = 0
+        try:
+            for i in range(400):
+                try:
+                    futs.append(proto.send(("SET", f"k{i}", value)))
+                except ConnErr as exc:
+                    assert "output buffer full" in str(exc)
+                    refused += 1
+                    if refused == 20:
+                        break
+                await asyncio.sleep(0)
+            assert proto.paused and refused == 20 and not proto.closed
+            assert proto.pending_bytes <= cap
+            waiter = proto.drained()
+            assert not waiter.done()
+        finally:
+            server.resume()
+        await asyncio.wait_for(waiter, 20)
+        assert await asyncio.wait_for(asyncio.gather(*futs), 20) == ["OK"] * len(futs)
+        assert await proto.send(("DBSIZE",)) == len(futs)
+        proto.abort()
+
+    run(main)
+
+
+@pytest.mark.redis
+def test_one_abandoned_command_leaves_the_others_and_the_link(
+    redis_plain: RedisServer,
+) -> None:
+    async def main() -> None:
+        proto = await _connect(redis_plain)
+        keys = [f"abandon:{i}" for i in range(50)]
+        await asyncio.gather(*(proto.send(("SET", k, k)) for k in keys))
+        futs = [proto.send(("GET", k)) for k in keys]
+        futs[7].cancel()  # one caller's very short timeout
+        futs[8].set_exception(TimeoutError("its own deadline"))
+        got = await asyncio.gather(*futs, return_exceptions=True)
+        for i, (k, v) in enumerate(zip(keys, got, strict=True)):
+            if i not in (7, 8):
+                assert v == k.encode()
+        assert proto.discarded == 2 and not proto.closed
+        assert await proto.send(("PING",)) == "PONG"
+        proto.abort()
 
     run(main)
