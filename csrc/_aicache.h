@@ -79,6 +79,7 @@ int aicpy_fernet_exec(PyObject *m, aicpy_state *st);
 int aicpy_zlib_exec(PyObject *m, aicpy_state *st);
 int aicpy_frame_exec(PyObject *m, aicpy_state *st);
 int aicpy_resp_exec(PyObject *m, aicpy_state *st);
+int aicpy_slot_exec(PyObject *m, aicpy_state *st);
 
 /* A vectorcall method's parameters: names[0..npos) positional-or-keyword, the
  * rest keyword-only; the first nreq required.  self is 1 for a method that

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-pytest_plugins: list[str] = ["redis_servers", "pytester"]
+pytest_plugins: list[str] = ["redis_servers", "cluster_servers", "pytester"]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -284,3 +284,9 @@ class RedisProtocol:
     @property
     def oldest_pending_since(self) -> float | None: ...
     max_pending_bytes: int
+
+# --- area: slot ---
+
+CLUSTER_SLOTS: Final[int]
+
+def key_slot(key: str | bytes | bytearray | memoryview, /) -> int: ...

@@ -149,9 +149,11 @@ def _env_number(name: str, default: float, kind: type[int] | type[float]) -> Any
 
 
 def _url_scheme(redis_url: str | None) -> str:
+    """The URL's transport scheme: ``rediss+cluster://`` counts as ``rediss``."""
     if not redis_url:
         return ""
-    return redis_url.split("://", 1)[0].lower() if "://" in redis_url else ""
+    scheme = redis_url.split("://", 1)[0].lower() if "://" in redis_url else ""
+    return scheme.split("+", 1)[0]
 
 
 def _url_has_credentials(redis_url: str | None) -> bool:
@@ -622,6 +624,10 @@ class RedisCacheSecurityManager:
         ``overrides`` are passed to :class:`RedisConnection` (timeouts, breaker...).
         ``redis://`` URLs get TLS only when ``config.use_tls`` says so.
         """
+        from aicache.topology import build_topology_connection, is_topology_url
+
+        if is_topology_url(redis_url):  # redis+cluster:// or redis+sentinel://
+            return build_topology_connection(self, redis_url, **overrides)  # type: ignore[return-value]
         config = self.config
         username, password = self._credentials(redis_url)
         kwargs: dict[str, Any] = {
