@@ -10,13 +10,13 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
-from cluster_servers import SentinelSet
 
 from aicache._connection import RedisConnectionError
 from aicache.exceptions import InfrastructureError
 from aicache.redis_generic import GenericRedisCache
 from aicache.security import SecurityConfig
 from aicache.sentinel import SentinelConnection
+from cluster_servers import SentinelSet
 
 pytestmark = pytest.mark.heavy
 

@@ -148,6 +148,7 @@ class PubSubLink:
         on_down: Callable[[], None] | None = None,
         backoff_base: float = 0.05,
         backoff_cap: float = 1.0,
+        keep_running: Callable[[], bool] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -163,6 +164,8 @@ class PubSubLink:
         self._on_down = on_down
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
+        # Checked every heartbeat: an owner that is gone ends the link.
+        self._keep_running = keep_running
         self._task: asyncio.Task[None] | None = None
         self._proto: PubSubProtocol | None = None
         self._closed = False
@@ -213,6 +216,8 @@ class PubSubLink:
     async def _run(self) -> None:
         failures = 0
         while not self._closed:
+            if self._keep_running is not None and not self._keep_running():
+                return
             try:
                 proto = await self._open()
             except asyncio.CancelledError:
@@ -269,6 +274,10 @@ class PubSubLink:
         """Heartbeat: a PING every interval; no answer in two intervals drops the
         link (a silent peer must not leave L1 trusting a dead channel)."""
         while not proto.closed:
+            if self._keep_running is not None and not self._keep_running():
+                self._closed = True
+                proto.abort()
+                return
             pong = proto.command("PING")
             try:
                 async with asyncio.timeout(self._heartbeat * 2):

@@ -37,6 +37,7 @@ import logging
 import math
 import os
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from types import TracebackType
@@ -59,9 +60,11 @@ from aicache.security import (
 )
 from aicache.security import aioredis as aioredis
 from aicache.serialization import serializer_by_name
+from aicache.topology import is_topology_url, parse_topology_url
 
 if TYPE_CHECKING:
     from aicache._connection import RedisConnection
+    from aicache.tracking import CoherenceTracker
 
 __all__ = ["REDIS_AVAILABLE", "GenericRedisCache", "RedisClient", "aioredis"]
 
@@ -359,7 +362,11 @@ class GenericRedisCache(CacheInterface):
                 "redis_url must be a non-empty string",
                 {"redis_url": type(redis_url).__name__},
             )
-        parse_redis_url(redis_url)  # a bad URL fails here, naming the problem only
+        # A bad URL fails here, naming the problem only.
+        if is_topology_url(redis_url):
+            parse_topology_url(redis_url)
+        else:
+            parse_redis_url(redis_url)
 
         self.redis_url = redis_url
         self.default_ttl = default_ttl
@@ -376,6 +383,9 @@ class GenericRedisCache(CacheInterface):
             )
         self.key_prefix: str = prefix
         compress = kwargs.pop("enable_compression", True)
+        # L1 kept coherent with Redis across processes (CLIENT TRACKING): see
+        # aicache.tracking and docs/scaling.md.
+        self.l1_coherence = bool(kwargs.pop("l1_coherence", False))
         self._connection_options = self._pop_connection_options(kwargs)
         if kwargs:
             logger.debug("GenericRedisCache ignores arguments: %s", sorted(kwargs))
@@ -412,6 +422,7 @@ class GenericRedisCache(CacheInterface):
         self._connect_retry_interval = 0.5
         self._callbacks: defaultdict[str, list[Callable[..., Any]]] = defaultdict(list)
         self._reads: dict[str, _ReadCell] = {}
+        self._coherence: CoherenceTracker | None = None
         self._connect_task: asyncio.Task[bool] | None = None
         self._degraded = False
         self._last_error_log: dict[str, float] = {}
@@ -593,6 +604,8 @@ class GenericRedisCache(CacheInterface):
                 conn = self._get_connection()
                 await conn.connect()
                 client = RedisClient(conn)
+                if self.l1_coherence and self.l1_cache is not None:
+                    self._start_coherence(conn)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -636,6 +649,10 @@ class GenericRedisCache(CacheInterface):
         """Close the Redis connection (a later operation reconnects)."""
         redis, self.redis = self.redis, None
         conn, self._connection = self._connection, None
+        tracker, self._coherence = self._coherence, None
+        if tracker is not None:
+            self._coherence_flush()
+            await tracker.close()
         self._connection_key = None
         self._connect_task = None
         self._redis_connected = False
@@ -713,6 +730,77 @@ class GenericRedisCache(CacheInterface):
             logger.warning("%s", message)
         else:
             logger.debug("%s", message)
+
+    # -- cross-process L1 coherence (aicache.tracking) -----------------------------
+
+    def _coherent_l1(self) -> InMemoryCache | None:
+        """L1 while every invalidation link is up; None (L1 fenced) otherwise."""
+        tracker = self._coherence
+        return self.l1_cache if tracker is not None and tracker.is_ready else None
+
+    def _start_coherence(self, conn: Any) -> None:
+        if self._coherence is not None:
+            return
+        from aicache.tracking import CoherenceTracker
+
+        ref = weakref.ref(self)
+
+        def invalidate(keys: list[bytes]) -> None:
+            cache = ref()
+            if cache is not None:
+                cache._coherence_invalidate(keys)
+
+        def flush() -> None:
+            cache = ref()
+            if cache is not None:
+                cache._coherence_flush()
+
+        settings = self._connection_settings()
+        tracker = CoherenceTracker(
+            self.key_prefix,
+            invalidate,
+            flush,
+            username=getattr(conn, "_username", None),
+            password=getattr(conn, "_password", None),
+            ssl_context=getattr(conn, "_ssl_context", None)
+            or getattr(conn, "_ssl", None),
+            connect_timeout=settings["connect_timeout"],
+            owner_alive=lambda: ref() is not None,  # a dropped cache ends its links
+        )
+        tracker.attach(conn)
+        self._coherence = tracker
+        tracker.sync()
+
+    def _coherence_invalidate(self, keys: list[bytes]) -> None:
+        """Redis reported these keys changed: drop them from L1 and from every
+        read in flight (so a reply already on its way is not promoted)."""
+        l1 = self.l1_cache
+        prefix = self.key_prefix
+        cut = len(prefix)
+        for raw in keys:
+            name = (
+                raw.decode("utf-8", "surrogateescape")
+                if type(raw) is bytes
+                else str(raw)
+            )
+            if cut:
+                if not name.startswith(prefix):
+                    continue
+                name = name[cut:]
+            cell = self._reads.pop(name, None)
+            if cell is not None:
+                cell.valid = False
+            if l1 is not None:
+                l1.discard(name)
+
+    def _coherence_flush(self) -> None:
+        """Invalidations may have been missed: forget all of L1 and every read
+        in flight."""
+        for cell in self._reads.values():
+            cell.valid = False
+        self._reads.clear()
+        if self.l1_cache is not None:
+            self.l1_cache.clear()
 
     # -- in-flight read bookkeeping (L1 coherence) --------------------------------
 
@@ -872,7 +960,7 @@ class GenericRedisCache(CacheInterface):
         if type(key) is not str:
             key = _checked_key(key)
         start = _perf()
-        l1 = self.l1_cache
+        l1 = self.l1_cache if not self.l1_coherence else self._coherent_l1()
         if l1 is not None:
             value = await l1.get(key)
             if value is not None:
@@ -1033,7 +1121,12 @@ class GenericRedisCache(CacheInterface):
         if self._reads:  # reads in flight (memory tier enabled) may hold older data
             self._invalidate_reads(key)
         if l1 is not None:
-            await l1.set(key, value, ttl=effective_ttl)
+            if self.l1_coherence:
+                # Our own write comes back as an invalidation anyway; L1 fills
+                # from reads, whose in-flight cells make them race-safe.
+                l1.discard(key)
+            else:
+                await l1.set(key, value, ttl=effective_ttl)
         self._counters["sets"] += 1
         self._record(
             "set",
@@ -1049,6 +1142,11 @@ class GenericRedisCache(CacheInterface):
     ) -> None:
         l1 = self.l1_cache
         self._invalidate_reads(key)
+        if l1 is not None and self.l1_coherence:
+            # Without Redis no invalidation can reach other processes' L1, nor
+            # theirs ours: a coherent L1 never holds a value Redis did not take.
+            l1.discard(key)
+            l1 = None
         if l1 is None:
             self._record("set", start, False, _NO_TIER, _SET_NO_L1)
             return
@@ -1182,7 +1280,7 @@ class GenericRedisCache(CacheInterface):
         start = _perf()
         wanted = list(dict.fromkeys(_checked_key(k) for k in keys))
         result: dict[str, Any] = dict.fromkeys(wanted)
-        l1 = self.l1_cache
+        l1 = self.l1_cache if not self.l1_coherence else self._coherent_l1()
         missing: list[str] = []
         for key in wanted:
             value = await l1.get(key) if l1 is not None else None
@@ -1199,7 +1297,7 @@ class GenericRedisCache(CacheInterface):
         return result
 
     async def _get_many_redis(self, missing: list[str], result: dict[str, Any]) -> None:
-        l1 = self.l1_cache
+        l1 = self.l1_cache if not self.l1_coherence else self._coherent_l1()
         redis = await self._client()
         raws: list[Any] = [None] * len(missing)
         pttls: list[Any] = [-1] * len(missing)
@@ -1302,7 +1400,10 @@ class GenericRedisCache(CacheInterface):
         for key, value, _ in encoded:
             self._invalidate_reads(key)
             if l1 is not None:
-                await l1.set(key, value, ttl=effective_ttl)
+                if self.l1_coherence:
+                    l1.discard(key)  # as in set()
+                else:
+                    await l1.set(key, value, ttl=effective_ttl)
             self._counters["sets"] += 1
             self._fire_callback("set_success", key, value)
         self._record("set_many", start, True, _NO_TIER, (("keys", len(encoded)),))
@@ -1449,6 +1550,11 @@ class GenericRedisCache(CacheInterface):
             "l1": self.l1_cache.get_stats() if self.l1_cache is not None else None,
             "connection": conn.stats() if conn is not None else None,
             "codec": self._codec.stats,
+            "coherence": (
+                {"ready": self._coherence.is_ready, **self._coherence.stats}
+                if self._coherence is not None
+                else None
+            ),
         }
 
     async def get_cache_stats(self) -> dict[str, Any]:

@@ -68,6 +68,10 @@ def redact_redis_url(url: object) -> str:
     if not isinstance(url, str) or not url:
         return ""
     try:
+        from .topology import is_topology_url, parse_topology_url
+
+        if is_topology_url(url):  # redis+cluster:// and redis+sentinel://
+            return parse_topology_url(url).redacted()
         return parse_redis_url(url).redacted()
     except ConfigurationError:
         pass
