@@ -1,4 +1,4 @@
-"""Entry point: ``python -m benchmarks {memory,codecs,redis,stampede,all} [--quick]``.
+"""Entry point: ``python -m benchmarks {memory,codecs,redis,stampede,cluster,all} [--quick]``.
 
 Each suite measures aicache against its peers in the same run and writes
 benchmarks/results/<suite>.json plus a plot under docs/img/ (when matplotlib is
@@ -20,6 +20,7 @@ SUITES = {
     ],
     "redis": ["benchmarks.bench_redis"],
     "stampede": ["benchmarks.bench_stampede"],
+    "cluster": ["benchmarks.bench_cluster"],
 }
 
 

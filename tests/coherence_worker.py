@@ -1,5 +1,8 @@
 """The body of one process of the multi-process coherence tests and benchmark.
 
+``start_processes`` spawns the workers and releases them together once all are
+connected (and, with a coherent L1, subscribed); ``analyse`` checks the logs.
+
 Each worker owns the keys ``k{i}`` with ``i % workers == wid``: it is their only
 writer, so per key the stamps it writes increase in Redis order.  Every worker
 reads every key.  The log records, with ``time.monotonic()`` (one clock for
@@ -12,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +32,12 @@ async def _work(
     duration: float,
     write_ratio: float,
     out_path: str,
-    start_at: float,
-    coherent: bool,
+    ready: Any,
+    go: Any,
+    mode: str,
 ) -> None:
+    """mode: "coherent" (L1 + CLIENT TRACKING) or "off" (no L1)."""
+    coherent = mode == "coherent"
     from aicache.redis_generic import GenericRedisCache
     from aicache.security import SecurityConfig
 
@@ -37,7 +45,7 @@ async def _work(
         redis_url=url,
         key_prefix=prefix,
         l1_cache_size=max(100, n_keys),
-        enable_l1_cache=True,
+        enable_l1_cache=coherent,
         l1_coherence=coherent,
         security_config=SecurityConfig(connection_timeout=5, socket_timeout=5),
         default_ttl=600,
@@ -64,12 +72,17 @@ async def _work(
     for key in own:
         await cache.set(key, 0)
         log.append(("w", key, 0, time.monotonic()))
-    delay = start_at - time.monotonic()
-    if delay > 0:
-        await asyncio.sleep(delay)
+    # Every process starts together once all are subscribed (a loaded machine
+    # may take seconds to spawn them); the loop keeps running meanwhile.
+    ready.put(wid)
+    if not await asyncio.to_thread(go.wait, 120):
+        raise RuntimeError("no start signal")
     rng = random.Random(wid)
-    stop = time.monotonic() + duration
+    began = time.monotonic()
+    stop = began + duration
+    ops = 0
     while time.monotonic() < stop:
+        ops += 1
         if rng.random() < write_ratio:
             key = rng.choice(own)
             stamps[key] += 1
@@ -81,6 +94,7 @@ async def _work(
             value = await cache.get(key)
             log.append(("r", key, value, t0))
         await asyncio.sleep(0)
+    elapsed = time.monotonic() - began
     stats = cache.get_stats()
     await cache.disconnect()
     Path(out_path).write_text(
@@ -91,6 +105,8 @@ async def _work(
                 "redis_hits": stats["redis_hits"],
                 "misses": stats["misses"],
                 "coherence": stats["coherence"],
+                "ops": ops,
+                "elapsed": elapsed,
             }
         )
     )
@@ -98,6 +114,54 @@ async def _work(
 
 def run_worker(*args: Any) -> None:
     asyncio.run(_work(*args))
+
+
+def start_processes(
+    url: str,
+    prefix: str,
+    out_dir: Path,
+    *,
+    mode: str = "coherent",
+    workers: int = 4,
+    n_keys: int = 40,
+    duration: float = 4.0,
+    write_ratio: float = 0.1,
+    during: Callable[[], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Runs `workers` spawned processes; `during()` runs halfway through."""
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Queue()
+    go = ctx.Event()
+    paths = [out_dir / f"w{i}.json" for i in range(workers)]
+    procs = [
+        ctx.Process(
+            target=run_worker,
+            args=(url, prefix, i, workers, n_keys, duration, write_ratio,
+                  str(paths[i]), ready, go, mode),
+        )
+        for i in range(workers)
+    ]  # fmt: skip
+    for p in procs:
+        p.start()
+    try:
+        for _ in procs:
+            ready.get(timeout=120)
+        go.set()
+        if during is not None:
+            time.sleep(duration / 2)
+            during()
+        for p in procs:
+            p.join(timeout=duration + 60)
+    finally:
+        go.set()
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+                p.join()
+    failed = [p.exitcode for p in procs if p.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"worker processes failed: {failed}")
+    return [json.loads(p.read_text()) for p in paths]
 
 
 def analyse(results: list[dict[str, Any]], bound: float) -> dict[str, Any]:

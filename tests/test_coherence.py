@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import multiprocessing
 import subprocess
 import time
 from collections.abc import Callable, Coroutine
@@ -17,7 +16,7 @@ import pytest
 from aicache.redis_generic import GenericRedisCache
 from aicache.security import SecurityConfig
 from cluster_servers import RedisClusterServers, SentinelSet
-from coherence_worker import analyse, run_worker
+from coherence_worker import analyse, start_processes
 
 pytestmark = pytest.mark.heavy
 
@@ -139,48 +138,6 @@ async def test_tracking_link_killed_flushes_and_fences(
         assert reader.get_stats()["l1_hits"] == hits + 1
 
 
-def run_processes(
-    url: str,
-    prefix: str,
-    tmp: Path,
-    kill: Callable[[], None] | None,
-    workers: int = 4,
-    duration: float = 4.0,
-) -> list[dict[str, Any]]:
-    import json
-
-    ctx = multiprocessing.get_context("spawn")
-    start_at = time.monotonic() + 4.0
-    paths = [tmp / f"w{i}.json" for i in range(workers)]
-    procs = [
-        ctx.Process(
-            target=run_worker,
-            args=(
-                url,
-                prefix,
-                i,
-                workers,
-                40,
-                duration,
-                0.1,
-                str(paths[i]),
-                start_at,
-                True,
-            ),
-        )
-        for i in range(workers)
-    ]
-    for p in procs:
-        p.start()
-    if kill is not None:
-        time.sleep(max(0.0, start_at - time.monotonic()) + duration / 2)
-        kill()
-    for p in procs:
-        p.join(timeout=duration + 30)
-        assert p.exitcode == 0
-    return [json.loads(p.read_text()) for p in paths]
-
-
 def check(results: list[dict[str, Any]], what: str) -> dict[str, Any]:
     report = analyse(results, STALE_BOUND)
     print(f"{what}: {report}")
@@ -197,7 +154,7 @@ def test_processes_single_server(redis_server_factory: Any, tmp_path: Path) -> N
     def kill_tracking_links() -> None:
         assert int(cli(server.port, "CLIENT", "KILL", "TYPE", "pubsub")) >= 1
 
-    results = run_processes(server.url, "mp:", tmp_path, kill_tracking_links)
+    results = start_processes(server.url, "mp:", tmp_path, during=kill_tracking_links)
     check(results, "single server, tracking links killed mid-run")
     assert all(r["coherence"]["links_lost"] >= 1 for r in results)
 
@@ -207,7 +164,9 @@ def test_processes_cluster(redis_cluster: RedisClusterServers, tmp_path: Path) -
         for node in redis_cluster.primaries():
             node.cli("CLIENT", "KILL", "TYPE", "pubsub")
 
-    results = run_processes(redis_cluster.url, "mpc:", tmp_path, kill_tracking_links)
+    results = start_processes(
+        redis_cluster.url, "mpc:", tmp_path, during=kill_tracking_links
+    )
     check(results, "cluster, tracking links killed mid-run")
     assert all(r["coherence"]["links_lost"] >= 3 for r in results)
 
