@@ -91,6 +91,19 @@ def test_url_forms() -> None:
         parse_topology_url("redis+sentinel://h1:26379")
     with pytest.raises(ConfigurationError):
         parse_topology_url("redis+cluster://h1:99999")
+    # The coherence flag can ride on the URL (so CACHE_REDIS_URL alone sets it).
+    assert make_cache("redis+cluster://h1:7000,h2:7001?l1_coherence=yes").l1_coherence
+    assert make_cache("redis://h1:6379/0?l1_coherence=yes").l1_coherence
+    assert not make_cache("redis+cluster://h1:7000").l1_coherence
+    assert make_cache("redis://h1:6379", l1_coherence=True).l1_coherence
+
+
+def test_environment_accepts_cluster_and_sentinel_urls() -> None:
+    from aicache.settings import CacheSettings
+
+    for url in ("redis+cluster://h1:7000,h2:7001", "rediss+sentinel://s1,s2/mymaster"):
+        settings = CacheSettings.from_environ({"CACHE_REDIS_URL": url})
+        assert settings.cache_redis_url == url
 
 
 @run_async

@@ -75,6 +75,7 @@ REDIS_AVAILABLE = True
 
 _perf = time.perf_counter
 _SCAN_COUNT = 1000
+_YES = ("1", "yes", "true", "on")
 _UNLINK_BATCH = 500
 _MAX_TTL = 86400
 _NEVER = 2**62
@@ -363,10 +364,11 @@ class GenericRedisCache(CacheInterface):
                 {"redis_url": type(redis_url).__name__},
             )
         # A bad URL fails here, naming the problem only.
-        if is_topology_url(redis_url):
-            parse_topology_url(redis_url)
-        else:
-            parse_redis_url(redis_url)
+        url_query = (
+            parse_topology_url(redis_url).query
+            if is_topology_url(redis_url)
+            else parse_redis_url(redis_url).query
+        )
 
         self.redis_url = redis_url
         self.default_ttl = default_ttl
@@ -385,7 +387,12 @@ class GenericRedisCache(CacheInterface):
         compress = kwargs.pop("enable_compression", True)
         # L1 kept coherent with Redis across processes (CLIENT TRACKING): see
         # aicache.tracking and docs/scaling.md.
-        self.l1_coherence = bool(kwargs.pop("l1_coherence", False))
+        # The URL may ask for it too (?l1_coherence=yes), so CACHE_REDIS_URL alone
+        # can switch it on.
+        coherence = kwargs.pop("l1_coherence", None)
+        if coherence is None:
+            coherence = url_query.get("l1_coherence", "no").lower() in _YES
+        self.l1_coherence = bool(coherence)
         self._connection_options = self._pop_connection_options(kwargs)
         if kwargs:
             logger.debug("GenericRedisCache ignores arguments: %s", sorted(kwargs))

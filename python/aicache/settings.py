@@ -91,7 +91,16 @@ DEFAULT_PRESET = "development"
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 _BOOL_ALLOWED = "one of true/false/1/0/yes/no/on/off"
-_URL_SCHEMES = ("redis://", "rediss://", "unix://")
+_URL_SCHEMES = (
+    "redis://",
+    "rediss://",
+    "unix://",
+    # Redis Cluster and Sentinel (aicache.topology): several hosts in one URL.
+    "redis+cluster://",
+    "rediss+cluster://",
+    "redis+sentinel://",
+    "rediss+sentinel://",
+)
 
 KNOWN_VARIABLES: tuple[str, ...] = (
     "CACHE_PRESET",
@@ -505,7 +514,7 @@ class CacheSettings:
             self.redis_tls_ca_path,
         )
         url_tls = bool(
-            self.cache_redis_url and self.cache_redis_url.startswith("rediss://")
+            self.cache_redis_url and self.cache_redis_url.startswith("rediss")
         )
         if self.redis_tls_enabled is None:
             config.use_tls = url_tls or any(p is not None for p in tls_paths)
