@@ -123,13 +123,23 @@ async def measure_throughput(
         get, set_, close = await make()
         for i in range(KEYSPACE):
             await set_(f"bench:{i}", VALUE)
-        for op, fn in (("get", get), ("set", lambda k, s=set_: s(k, VALUE))):
+        wrong = 0
+
+        async def checked_get(key: str, get: Get = get) -> None:
+            nonlocal wrong
+            value = await get(key)
+            if value not in (VALUE, VALUE.encode()):
+                wrong += 1
+
+        for op, fn in (("get", checked_get), ("set", lambda k, s=set_: s(k, VALUE))):
             best = 0.0
             for _ in range(1 if quick else REPEAT):
                 best = max(best, await throughput(fn, total))
             rows.append(Row(f"{op} x{TASKS} tasks", name, best, "ops/s", True))
             print(f"  {name:24} {op}: {best:>10,.0f} ops/s", flush=True)
         await close()
+        if wrong:
+            raise SystemExit(f"{name}: {wrong} gets did not return the stored value")
     return rows
 
 
@@ -210,6 +220,8 @@ def main(quick: bool = False) -> None:
     bar_plot(
         "cluster", tput, f"Throughput at {TASKS} tasks, 100 B values, L1 off", log=False
     )
+    hits = [r for r in rows if r.unit == "%"]
+    bar_plot("cluster_l1", hits, "Read-mostly, 4 processes: L1 hit ratio", log=False)
     print(ratio_table(tput, "redis-py RedisCluster"))
 
 

@@ -271,6 +271,10 @@ async def test_primary_killed_under_load_fails_over(
     assert not wrong
     assert kill_at and errors, "the kill should have caused some errors"
     last_error = max(errors)
+    print(
+        f"cluster failover: {len(errors)} errors, last {last_error - kill_at[0]:.2f}s "
+        f"after the kill; {len(ok_after)} successes after it"
+    )
     assert last_error - kill_at[0] < 6.0, "service did not recover within 6 s"
     assert any(t > last_error for t in ok_after), "no success after the last error"
     cluster.wait_ok()
