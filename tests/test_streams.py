@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from aicache import streams
-from aicache.exceptions import ValidationError
+from aicache.exceptions import InfrastructureError, ValidationError
 from aicache.memory import InMemoryCache
 from aicache.redis_generic import GenericRedisCache
 from aicache.security import SecurityConfig
@@ -281,3 +281,113 @@ def test_fastapi_streaming_response_helper() -> None:
     assert first.headers["x-cache"] == "MISS" and second.headers["x-cache"] == "HIT"
     assert first.headers["content-type"].startswith("text/event-stream")
     assert model.calls == 1
+
+
+# ------------------------------------------------------------------ across processes
+# Two cache objects have separate in-process registries: only Redis joins them,
+# as it joins worker processes.
+
+
+def two_caches(redis_plain: RedisServer) -> tuple[GenericRedisCache, GenericRedisCache]:
+    url = f"{redis_plain.url}/{DB}"
+    return (
+        GenericRedisCache(
+            redis_url=url, security_config=SecurityConfig(), enable_l1_cache=False
+        ),
+        GenericRedisCache(
+            redis_url=url, security_config=SecurityConfig(), enable_l1_cache=False
+        ),
+    )
+
+
+@pytest.mark.redis
+def test_another_process_follows_the_live_stream(redis_plain: RedisServer) -> None:
+    redis_plain.cli("-n", str(DB), "DEL", "xs:live")
+
+    async def main() -> None:
+        a, b = two_caches(redis_plain)
+        model = Model(delay=0.03)
+        chunks = [*CHUNKS, {"done": True}]
+        model.chunks = chunks
+        first = asyncio.create_task(collect(a, "xs:live", model))
+        await asyncio.sleep(0.08)  # a is mid-stream
+        stream = await streams.open_stream(b, "xs:live", model)
+        assert stream.origin == "remote"
+        followed = [c async for c in stream]
+        assert await first == chunks and followed == chunks
+        assert [type(c) for c in followed] == [type(c) for c in chunks]
+        assert model.calls == 1
+        assert streams.stream_stats(b)["followed_remote"] == 1
+        # Stored once by the producer; both replay it now.
+        assert (await streams.open_stream(b, "xs:live", model)).origin == "cache"
+        await a.disconnect()
+        await b.disconnect()
+
+    run(main())
+
+
+@pytest.mark.redis
+def test_remote_followers_see_the_producers_failure(redis_plain: RedisServer) -> None:
+    redis_plain.cli("-n", str(DB), "DEL", "xs:fail")
+
+    async def main() -> None:
+        a, b = two_caches(redis_plain)
+        model = Model(delay=0.03, fail_after=4)
+        first = asyncio.create_task(collect(a, "xs:fail", model))
+        await asyncio.sleep(0.05)
+        got: list[Any] = []
+        with pytest.raises(InfrastructureError, match="failed in the process"):
+            async for chunk in streams.cached_stream(b, "xs:fail", model):
+                got.append(chunk)
+        assert got == CHUNKS[:4]
+        with pytest.raises(RuntimeError):
+            await first
+        assert model.calls == 1
+        assert await b.get("xs:fail") is None
+        await a.disconnect()
+        await b.disconnect()
+
+    run(main())
+
+
+@pytest.mark.redis
+def test_a_dead_producer_before_its_first_chunk_is_taken_over(
+    redis_plain: RedisServer,
+) -> None:
+    redis_plain.cli("-n", str(DB), "DEL", "xs:dead")
+    # A producer took the lock and died (no renewals): its lease runs out.
+    redis_plain.cli(
+        "-n", str(DB), "SET", "{xs:dead}:aicache-stream-lock", "gone", "PX", "300"
+    )
+
+    async def main() -> None:
+        _, b = two_caches(redis_plain)
+        model = Model(delay=0.0)
+        stream = await streams.open_stream(b, "xs:dead", model)
+        assert stream.origin == "remote"
+        assert [c async for c in stream] == CHUNKS
+        assert model.calls == 1
+        assert streams.stream_stats(b)["takeovers"] == 1
+        await asyncio.sleep(0.01)
+        assert streams._stored(await b.get("xs:dead")) is not None
+        await b.disconnect()
+
+    run(main())
+
+
+@pytest.mark.redis
+def test_relay_off_keeps_streams_per_process(redis_plain: RedisServer) -> None:
+    redis_plain.cli("-n", str(DB), "DEL", "xs:off")
+
+    async def main() -> None:
+        a, b = two_caches(redis_plain)
+        model = Model(delay=0.02)
+        results = await asyncio.gather(
+            collect(a, "xs:off", model, across_processes=False),
+            collect(b, "xs:off", model, across_processes=False),
+        )
+        assert results == [CHUNKS, CHUNKS] and model.calls == 2
+        await a.disconnect()
+        await b.disconnect()
+
+    run(main())

@@ -32,7 +32,8 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
-from aicache.exceptions import ValidationError
+from aicache.exceptions import InfrastructureError, ValidationError
+from aicache.stream_relay import StreamRelay, decode_item
 
 __all__ = [
     "STREAM_MARK",
@@ -48,6 +49,9 @@ logger = logging.getLogger(__name__)
 STREAM_MARK = "__aicache_stream__"
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_CHUNKS = 100_000
+DEFAULT_LEASE = 10.0
+_POLL_FIRST = 0.002  # seconds between reads of another process's stream, doubling
+_POLL_MAX = 0.02
 
 Source = Callable[[], AsyncIterator[Any]]
 
@@ -69,11 +73,13 @@ class _LiveStream:
         self.max_bytes = max_bytes
         self.max_chunks = max_chunks
         self.recording = True
+        self.store = True  # False while following another process's stream
         self.done = False
         self.error: BaseException | None = None
         self.positions: dict[int, int] = {}  # follower id -> next stream index
         self.task: asyncio.Task[None] | None = None
-        self._changed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.loop = asyncio.get_running_loop()
+        self._changed: asyncio.Future[None] = self.loop.create_future()
         self._started = time.perf_counter()
 
     @property
@@ -118,6 +124,8 @@ _COUNTERS = (
     "origin",  # streams produced by calling the source
     "followed",  # callers that followed a live stream
     "replayed",  # callers served from a stored stream
+    "followed_remote",  # streams followed from another process through Redis
+    "takeovers",  # remote streams whose producer vanished before any chunk
     "stored",
     "failed",
     "cancelled",
@@ -132,9 +140,7 @@ class _StreamRegistry:
 
     def current(self, key: str) -> _LiveStream | None:
         live = self.live.get(key)
-        if live is None or live.task is None:
-            return None
-        if live.task.get_loop() is not asyncio.get_running_loop():
+        if live is None or live.loop is not asyncio.get_running_loop():
             return None
         if not live.recording and live.base > 0:
             return None  # its beginning is gone: a new caller cannot follow it
@@ -214,26 +220,64 @@ async def open_stream(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_chunks: int = DEFAULT_MAX_CHUNKS,
     pace: float | str | None = None,
+    across_processes: bool = True,
+    lease: float = DEFAULT_LEASE,
 ) -> CachedStream:
-    """The stream of key: a stored replay, the live stream, or a new one from
-    ``source()`` (a zero-argument callable returning an async iterator)."""
+    """The stream of key: a stored replay, the live stream (of this process, or of
+    another one through Redis when ``across_processes``), or a new one from
+    ``source()`` (a zero-argument callable returning an async iterator).
+    ``lease``: seconds the producer's Redis lock lasts without renewal (a dead
+    producer is noticed after it)."""
     _validate(max_bytes, max_chunks, pace)
+    if isinstance(lease, bool) or not isinstance(lease, int | float) or not lease > 0:
+        raise ValidationError("lease must be a positive number", {"lease": lease})
     registry = _registry(cache)
+    counters = registry.counters
     live = registry.current(key)
     if live is None:
         stored = _stored(await cache.get(key))
         if stored is not None:
-            registry.counters["replayed"] += 1
+            counters["replayed"] += 1
             return CachedStream("cache", _replay(stored[0], stored[1], pace))
         live = registry.current(key)  # one may have started while we read
+    relay = None
+    if live is None and across_processes:
+        relay = await StreamRelay.open(cache, key, lease)
+        live = registry.current(key)
     if live is not None:
-        registry.counters["followed"] += 1
+        counters["followed"] += 1
         return CachedStream("live", _follow(registry, key, live))
+    loop = asyncio.get_running_loop()
     live = _LiveStream(max_bytes, max_chunks)
-    registry.counters["origin"] += 1
-    registry.live[key] = live
-    live.task = asyncio.get_running_loop().create_task(
-        _produce(cache, registry, key, live, source, ttl)
+    registry.live[key] = live  # before any await: local callers join this one
+    if relay is not None:
+        try:
+            producing = await relay.acquire()
+        except Exception as exc:
+            logger.debug("No stream relay for %r: %s", key, exc)
+            producing, relay = True, None
+    if relay is not None:
+        if producing:
+            # The previous producer may have stored it after our read.
+            stored = _stored(await cache.get(key))
+            if stored is not None:
+                for chunk in stored[0]:  # for local callers that joined meanwhile
+                    live.append(chunk)
+                del registry.live[key]
+                live.finish(None)
+                await relay.finish(None)
+                counters["replayed"] += 1
+                return CachedStream("cache", _replay(stored[0], stored[1], pace))
+        else:
+            counters["followed_remote"] += 1
+            live.store = False
+            live.task = loop.create_task(
+                _follow_remote(cache, registry, key, live, relay, source, ttl)
+            )
+            return CachedStream("remote", _follow(registry, key, live))
+    counters["origin"] += 1
+    live.task = loop.create_task(
+        _produce(cache, registry, key, live, source, ttl, relay)
     )
     return CachedStream("source", _follow(registry, key, live))
 
@@ -247,10 +291,20 @@ async def cached_stream(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_chunks: int = DEFAULT_MAX_CHUNKS,
     pace: float | str | None = None,
+    across_processes: bool = True,
+    lease: float = DEFAULT_LEASE,
 ) -> AsyncIterator[Any]:
     """Async generator over key's chunks (see the module documentation)."""
     stream = await open_stream(
-        cache, key, source, ttl, max_bytes=max_bytes, max_chunks=max_chunks, pace=pace
+        cache,
+        key,
+        source,
+        ttl,
+        max_bytes=max_bytes,
+        max_chunks=max_chunks,
+        pace=pace,
+        across_processes=across_processes,
+        lease=lease,
     )
     try:
         async for chunk in stream:
@@ -311,9 +365,15 @@ async def _produce(
     live: _LiveStream,
     source: Source,
     ttl: int | None,
+    relay: StreamRelay | None = None,
 ) -> None:
     counters = registry.counters
     error: BaseException | None = None
+    keeper = (
+        asyncio.get_running_loop().create_task(relay.keep_alive())
+        if relay is not None
+        else None
+    )
     try:
         iterator = source()
         try:
@@ -322,11 +382,16 @@ async def _produce(
                 if not live.recording and registry.live.get(key) is live:
                     counters["over_cap"] += 1
                     del registry.live[key]  # new callers start their own stream
+                if relay is not None:
+                    if live.recording:
+                        await relay.publish(chunk)
+                    else:
+                        await relay.stop_relaying()
         finally:
             closer = getattr(iterator, "aclose", None)
             if closer is not None:
                 await closer()
-        if live.recording:
+        if live.recording and live.store:
             entry = {STREAM_MARK: 1, "c": live.chunks, "t": live.offsets}
             try:
                 await cache.set(key, entry, ttl)
@@ -344,6 +409,92 @@ async def _produce(
         if registry.live.get(key) is live:
             del registry.live[key]
         live.finish(error)
+        if keeper is not None:
+            keeper.cancel()
+        if relay is not None:
+            failure = None if error is None else f"{type(error).__name__}: {error}"
+            await asyncio.shield(relay.finish(failure))
+
+
+async def _follow_remote(
+    cache: Any,
+    registry: _StreamRegistry,
+    key: str,
+    live: _LiveStream,
+    relay: StreamRelay,
+    source: Source,
+    ttl: int | None,
+) -> None:
+    """Feed live from the stream another process produces (polling its list); take
+    over when that producer vanished before sending anything."""
+    index = 0
+    interval = _POLL_FIRST
+    error: BaseException | None = None
+    try:
+        while True:
+            items = await relay.read_from(index)
+            if items:
+                interval = _POLL_FIRST
+                for item in items:
+                    index += 1
+                    kind, value = decode_item(item)
+                    if kind == "chunk":
+                        live.append(value)
+                        continue
+                    if kind == "failed":
+                        error = InfrastructureError(
+                            f"The stream {key!r} failed in the process producing it: "
+                            f"{value}",
+                            {"key": key},
+                        )
+                    elif kind == "unrelayable":
+                        error = InfrastructureError(
+                            f"The rest of stream {key!r} cannot be relayed between "
+                            "processes (chunk type or size cap)",
+                            {"key": key},
+                        )
+                    return
+                continue
+            if not await relay.producer_alive():
+                if await _finish_from_store(cache, key, live, index):
+                    return
+                if index == 0 and await relay.acquire():
+                    # The producer died before its first chunk: produce it here.
+                    registry.counters["takeovers"] += 1
+                    live.store = True
+                    live.task = asyncio.current_task()
+                    await _produce(cache, registry, key, live, source, ttl, relay)
+                    return
+                if not await relay.producer_alive():
+                    error = InfrastructureError(
+                        f"The process producing stream {key!r} stopped midway",
+                        {"key": key},
+                    )
+                    return
+            await asyncio.sleep(interval)
+            interval = min(interval * 2, _POLL_MAX)
+    except asyncio.CancelledError:
+        error = asyncio.CancelledError()
+        raise
+    except Exception as exc:
+        error = exc
+    finally:
+        if not live.done:
+            if registry.live.get(key) is live:
+                del registry.live[key]
+            live.finish(error)
+
+
+async def _finish_from_store(
+    cache: Any, key: str, live: _LiveStream, index: int
+) -> bool:
+    """The producer finished (its list expired): complete live from the stored copy."""
+    stored = _stored(await cache.get(key))
+    if stored is None or len(stored[0]) < index:
+        return False
+    for chunk in stored[0][index:]:
+        live.append(chunk)
+    return True
 
 
 async def cached_streaming_response(
