@@ -75,6 +75,9 @@ async def _make_request(
             ttl=60,
             lease=2,
             key_builder=lambda *a, **kw: key,
+            # redis-py's default pool refuses more than 100 connections ("Too many
+            # connections" for a herd of 1,000); one per request is what it needs.
+            pool_max_size=1100,
         )
         async def aio() -> Any:
             return await factory()
@@ -115,19 +118,26 @@ async def _worker(impl: str, port: int, key: str, n: int) -> dict[str, Any]:
     await asyncio.sleep(max(0.0, start_at - time.time()))
     latencies: list[float] = []
     errors = 0
+    error_types: set[str] = set()
 
     async def one() -> None:
         nonlocal errors
         try:
             await request()
-        except Exception:
+        except Exception as exc:
             errors += 1
+            error_types.add(f"{type(exc).__module__}.{type(exc).__name__}: {exc}"[:120])
             return
         latencies.append(time.time() - start_at)
 
     await asyncio.gather(*(one() for _ in range(n)))
     await close()
-    return {"calls": calls, "latencies": latencies, "errors": errors}
+    return {
+        "calls": calls,
+        "latencies": latencies,
+        "errors": errors,
+        "error_types": sorted(error_types)[:3],
+    }
 
 
 def worker_main(argv: list[str]) -> None:
@@ -202,6 +212,7 @@ def _herd(impl: str, port: int, total: int, processes: int) -> dict[str, Any]:
     return {
         "calls": sum(r["calls"] for r in results),
         "errors": sum(r["errors"] for r in results),
+        "error_types": sorted({t for r in results for t in r["error_types"]}),
         "p50": _percentile(latencies, 0.50),
         "p99": _percentile(latencies, 0.99),
         "max": latencies[-1] if latencies else float("nan"),
@@ -228,6 +239,7 @@ def run(port: int, quick: bool) -> tuple[list[Row], list[dict[str, Any]]]:
                     "impl": impl,
                     "calls": [r["calls"] for r in runs],
                     "errors": sum(r["errors"] for r in runs),
+                    "error_types": sorted({t for r in runs for t in r["error_types"]}),
                     "p50_ms": statistics.median(r["p50"] for r in runs) * 1000,
                     "p99_ms": statistics.median(r["p99"] for r in runs) * 1000,
                 }
