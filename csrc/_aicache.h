@@ -11,6 +11,8 @@
  *   _aicache_zlib.c   deflate() / inflate() (aic_zlib)
  *   _aicache_frame.c  value frames: framing + compression + encryption (aic_frame)
  *   _aicache_resp.c   RESP reader/packer and the asyncio protocol type (aic_resp)
+ *   _aicache_monitor.c OpRecorder: the monitor's operation records (aic_oprec)
+ *   _aicache_hitpath.c HitPath: a cache hit served, counted and recorded in one call
  * Each area exports one aicpy_<area>_exec() called from the module's exec slot. */
 #ifndef AICACHE_BINDING_H
 #define AICACHE_BINDING_H
@@ -47,12 +49,20 @@ typedef struct aicpy_state {
         /* area: clock */
         PyObject *time_module; /* the time module (time.time looked up per call) */
         PyObject *str_time;    /* interned "time" */
+        PyObject *time_time;   /* the real time.time (read without a Python call) */
         /* area: frame (value frames) */
         PyObject *CodecType;
         /* area: resp */
         PyObject *RespReaderType;
         PyObject *RedisProtocolType;
-        PyObject *extra[8]; /* spare slots for an area's interned objects */
+        /* area: monitor (operation records) and hit path */
+        PyObject *OpRecorderType;
+        PyObject *HitPathType;
+        PyObject *hit_l1_extra;    /* (("cache_tier", "l1"),) */
+        PyObject *keygen_extras;   /* 8 pair tuples, see record_timing_fast */
+        PyObject *keygen_monitor;  /* the monitor class whose key records are C */
+        PyObject *str_key_records; /* interned "_key_records" */
+        PyObject *extra[8];        /* spare slots for an area's interned objects */
     } o;
     struct aic_crypto *crypto; /* fetched OpenSSL algorithms (borrowed by areas) */
 } aicpy_state;
@@ -80,6 +90,35 @@ int aicpy_zlib_exec(PyObject *m, aicpy_state *st);
 int aicpy_frame_exec(PyObject *m, aicpy_state *st);
 int aicpy_resp_exec(PyObject *m, aicpy_state *st);
 int aicpy_slot_exec(PyObject *m, aicpy_state *st);
+int aicpy_monitor_exec(PyObject *m, aicpy_state *st);
+int aicpy_hitpath_exec(PyObject *m, aicpy_state *st);
+
+/* area mem -> area hitpath: looks key up in a _core.MemoryTier as of now; 1 with a
+ * new reference in *out, 0 on a miss, -1 with an exception (TypeError when tier is
+ * not a MemoryTier). */
+int aicpy_mem_lookup(aicpy_state *st, PyObject *tier, PyObject *key, double now,
+                     PyObject **out);
+
+/* area monitor: OpRecorder access for the hit path and the key generator.
+ * The first AICPY_LABEL_FIXED label ids are the same in every recorder. */
+enum {
+    AICPY_LABEL_GET = 0,
+    AICPY_LABEL_SET = 1,
+    AICPY_LABEL_DELETE = 2,
+    AICPY_LABEL_OTHER = 3,
+    AICPY_LABEL_UNKNOWN = 4,
+    AICPY_LABEL_L1 = 5,
+    AICPY_LABEL_REDIS = 6,
+    AICPY_LABEL_FIXED = 7
+};
+struct aic_oprec_rec;
+/* obj if it is an OpRecorder or None; NULL with TypeError otherwise. */
+PyObject *aicpy_oprec_check(aicpy_state *st, PyObject *obj);
+/* Records rec (extra retained); calls the recorder's on_slow when due. */
+int aicpy_oprec_push(aicpy_state *st, PyObject *recorder,
+                     const struct aic_oprec_rec *rec);
+/* The id of an exact-str label in recorder, interning it. */
+int aicpy_oprec_intern(PyObject *recorder, PyObject *label, uint32_t *id);
 
 /* A vectorcall method's parameters: names[0..npos) positional-or-keyword, the
  * rest keyword-only; the first nreq required.  self is 1 for a method that
@@ -119,6 +158,11 @@ aicpy_gil_restore(PyThreadState *saved)
 PyObject *aicpy_time_time(aicpy_state *st);
 /* int(time.time()) as whole seconds (0 before 1970).  0, or -1 with an exception. */
 int aicpy_time_seconds(aicpy_state *st, uint64_t *now);
+/* time.time() as a double: the real clock read without a Python call unless
+ * time.time has been replaced (patched), which is then called.  0, or -1. */
+int aicpy_time_double(aicpy_state *st, double *now);
+/* CLOCK_MONOTONIC in seconds (durations). */
+double aicpy_monotonic(void);
 
 /* area fernet -> area frame: the C context of a _core.Fernet instance (borrowed,
  * lives as long as obj); NULL with TypeError when obj is not a _core.Fernet. */

@@ -5,6 +5,8 @@
  * (or freezegun) move every area at once. */
 #include "_aicache.h"
 
+#include <time.h>
+
 PyObject *
 aicpy_time_time(aicpy_state *st)
 {
@@ -29,6 +31,38 @@ aicpy_time_seconds(aicpy_state *st, uint64_t *now)
 }
 
 int
+aicpy_time_double(aicpy_state *st, double *now)
+{
+    PyObject *fn = PyObject_GetAttr(st->o.time_module, st->o.str_time);
+    if (fn == NULL) {
+        return -1;
+    }
+    if (fn == st->o.time_time) { /* not patched: skip the Python call */
+        Py_DECREF(fn);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        *now = (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+        return 0;
+    }
+    PyObject *t = PyObject_CallNoArgs(fn);
+    Py_DECREF(fn);
+    if (t == NULL) {
+        return -1;
+    }
+    *now = PyFloat_AsDouble(t);
+    Py_DECREF(t);
+    return (*now == -1.0 && PyErr_Occurred()) ? -1 : 0;
+}
+
+double
+aicpy_monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+int
 aicpy_clock_exec(PyObject *m, aicpy_state *st)
 {
     (void) m;
@@ -37,5 +71,9 @@ aicpy_clock_exec(PyObject *m, aicpy_state *st)
         return -1;
     }
     st->o.str_time = PyUnicode_InternFromString("time");
-    return st->o.str_time == NULL ? -1 : 0;
+    if (st->o.str_time == NULL) {
+        return -1;
+    }
+    st->o.time_time = PyObject_GetAttr(st->o.time_module, st->o.str_time);
+    return st->o.time_time == NULL ? -1 : 0;
 }

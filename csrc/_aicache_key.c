@@ -22,6 +22,7 @@
 
 #include "aic_float_repr.h"
 #include "aic_key.h"
+#include "aic_oprec.h"
 
 #if PY_VERSION_HEX < 0x030C0000
 #include <structmember.h>
@@ -509,6 +510,49 @@ write_key(kg_object *self, const aic_key_input *in, int ascii, int text_id_only)
     return key;
 }
 
+/* The monitor's own key records, when the monitor is of the class registered with
+ * OpRecorder.register_key_monitor and the operation a str: the timing goes
+ * straight into its OpRecorder.  1 recorded, 0 not applicable, -1 error. */
+static int
+record_timing_fast(aicpy_state *st, PyObject *monitor, PyObject *t0, PyObject *t1,
+                   PyObject *operation, Py_ssize_t nchars, int extra_index)
+{
+    if (st->o.keygen_monitor == NULL ||
+        (PyObject *) Py_TYPE(monitor) != st->o.keygen_monitor ||
+        !PyUnicode_CheckExact(operation) || !PyFloat_CheckExact(t0) ||
+        !PyFloat_CheckExact(t1)) {
+        return 0;
+    }
+    PyObject *recorder = PyObject_GetAttr(monitor, st->o.str_key_records);
+    if (recorder == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int rc = 0;
+    uint32_t opid;
+    if (PyObject_TypeCheck(recorder, (PyTypeObject *) st->o.OpRecorderType)) {
+        rc = -1;
+        if (aicpy_oprec_intern(recorder, operation, &opid) == 0) {
+            aic_oprec_rec rec = {
+                .timestamp = PyFloat_AS_DOUBLE(t1),
+                .duration = PyFloat_AS_DOUBLE(t1) - PyFloat_AS_DOUBLE(t0),
+                .size = nchars,
+                .op = opid,
+                .tier = AICPY_LABEL_UNKNOWN,
+                .flags = AIC_OPREC_TIMED,
+                .extra = PyTuple_GET_ITEM(st->o.keygen_extras, extra_index),
+            };
+            rc = aicpy_oprec_push(st, recorder, &rec) < 0 ? -1 : 1;
+        }
+    }
+    Py_DECREF(recorder);
+    if (rc < 0 && PyErr_ExceptionMatches(PyExc_Exception)) {
+        PyErr_Clear(); /* the monitor never raises into key generation */
+        rc = 1;
+    }
+    return rc;
+}
+
 /* Reports one key to performance_monitor.record_key_generation_time(...). */
 static int
 record_timing(kg_object *self, PyObject *t0, PyObject *operation, Py_ssize_t nchars,
@@ -516,7 +560,20 @@ record_timing(kg_object *self, PyObject *t0, PyObject *operation, Py_ssize_t nch
 {
     aicpy_state *st = self->st;
     PyObject *t1 = NULL, *duration = NULL, *length = NULL, *extra = NULL, *res = NULL;
-    if ((t1 = aicpy_time_time(st)) == NULL ||
+    if (self->monitor != NULL && self->monitor != Py_None) {
+        if ((t1 = aicpy_time_time(st)) == NULL) {
+            return -1;
+        }
+        PyObject *monitor = Py_NewRef(self->monitor);
+        int fast = record_timing_fast(st, monitor, t0, t1, operation, nchars,
+                                      large * 4 + has_options * 2 + has_question);
+        Py_DECREF(monitor);
+        if (fast != 0) {
+            Py_DECREF(t1);
+            return fast < 0 ? -1 : 0;
+        }
+    }
+    if ((t1 == NULL && (t1 = aicpy_time_time(st)) == NULL) ||
         (duration = PyNumber_Subtract(t1, t0)) == NULL ||
         (length = PyLong_FromSsize_t(nchars)) == NULL ||
         (extra = PyDict_New()) == NULL) {

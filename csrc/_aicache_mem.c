@@ -796,6 +796,26 @@ static PyType_Spec memtier_spec = {
 };
 
 int
+aicpy_mem_lookup(aicpy_state *st, PyObject *tier, PyObject *key, double now,
+                 PyObject **out)
+{
+    if (!PyObject_TypeCheck(tier, (PyTypeObject *) st->o.MemoryTierType)) {
+        PyErr_SetString(PyExc_TypeError, "expected a MemoryTier");
+        return -1;
+    }
+    keyview kv;
+    if (key_view(key, &kv) < 0) {
+        return -1;
+    }
+    void *value = NULL;
+    int rc =
+        aic_mem_get(MEMTIER(tier)->mem, kv.data, (size_t) kv.len, kv.hash, now, &value);
+    Py_XDECREF(kv.tmp);
+    *out = rc == 1 ? (PyObject *) value : NULL; /* retained for us by the core */
+    return rc == 1;
+}
+
+int
 aicpy_mem_exec(PyObject *m, aicpy_state *st)
 {
     st->o.MemoryTierType = PyType_FromModuleAndSpec(m, &memtier_spec, NULL);

@@ -17,11 +17,12 @@ struct aic_oprec {
     size_t cap;
     size_t head;       /* slot of the oldest record */
     size_t len;        /* records held */
-    uint64_t head_seq; /* sequence number of the oldest record */
+    uint64_t next_seq; /* sequence number of the next push */
     double retention;  /* seconds */
     double cutoff;     /* of the last push */
+    double min_ts;     /* a lower bound of the held records' timestamps */
     aic_oprec_counters counters;
-    aic_oprec_series *series; /* AIC_OPREC_MAX_SERIES, nseries used */
+    aic_oprec_series *series; /* AIC_OPREC_MAX_SERIES + 1, nseries used */
     size_t nseries;
     uint16_t index[SERIES_SLOTS]; /* series position + 1; 0 = empty */
     uint32_t overflow_op, overflow_tier;
@@ -41,7 +42,7 @@ aic_oprec_new(size_t capacity, double retention, uint32_t overflow_op,
         return NULL;
     }
     r->ring = aic_calloc(capacity, sizeof(*r->ring));
-    r->series = aic_calloc(AIC_OPREC_MAX_SERIES, sizeof(*r->series));
+    r->series = aic_calloc(AIC_OPREC_MAX_SERIES + 1, sizeof(*r->series));
     if (r->ring == NULL || r->series == NULL) {
         aic_free(r->ring);
         aic_free(r->series);
@@ -51,6 +52,7 @@ aic_oprec_new(size_t capacity, double retention, uint32_t overflow_op,
     r->cap = capacity;
     r->retention = retention;
     r->cutoff = -INFINITY;
+    r->min_ts = INFINITY;
     r->overflow_op = overflow_op;
     r->overflow_tier = overflow_tier;
     r->ops = ops;
@@ -129,10 +131,10 @@ series_for(aic_oprec *r, uint32_t op, uint32_t tier)
             }
             slot = (slot + 1) % SERIES_SLOTS;
         }
-        /* The last place is kept for the overflow pair, so it always exists. */
+        /* One place beyond the limit is kept for the overflow pair. */
         int is_overflow = op == r->overflow_op && tier == r->overflow_tier;
-        if (r->nseries < AIC_OPREC_MAX_SERIES - 1 ||
-            (is_overflow && r->nseries < AIC_OPREC_MAX_SERIES)) {
+        if (r->nseries < AIC_OPREC_MAX_SERIES ||
+            (is_overflow && r->nseries < AIC_OPREC_MAX_SERIES + 1)) {
             aic_oprec_series *s = &r->series[r->nseries++];
             memset(s, 0, sizeof(*s));
             s->op = op;
@@ -155,23 +157,77 @@ drop_oldest(aic_oprec *r)
     old->extra = NULL;
     r->head = (r->head + 1) % r->cap;
     r->len--;
-    r->head_seq++;
     return extra;
+}
+
+/* Removes every record stamped at or before cutoff, wherever it sits (a clock
+ * that stepped back leaves old records behind newer ones), keeping the order of
+ * the rest; their extras go to *dead (n of them, caller releases and frees).
+ * Recomputes min_ts.  AIC_ENOMEM (nothing changed) when *dead cannot be had. */
+static int
+compact(aic_oprec *r, double cutoff, void ***dead, size_t *ndead)
+{
+    void **out = aic_malloc(r->len * sizeof(*out));
+    if (out == NULL) {
+        return AIC_ENOMEM;
+    }
+    size_t kept = 0, n = 0;
+    double min_ts = INFINITY;
+    for (size_t i = 0; i < r->len; i++) {
+        aic_oprec_rec *src = &r->ring[(r->head + i) % r->cap];
+        if (src->timestamp <= cutoff) {
+            if (src->extra != NULL) {
+                out[n++] = src->extra;
+            }
+            src->extra = NULL;
+            continue;
+        }
+        if (src->timestamp < min_ts) {
+            min_ts = src->timestamp;
+        }
+        aic_oprec_rec *dst = &r->ring[(r->head + kept) % r->cap];
+        if (dst != src) {
+            *dst = *src;
+            src->extra = NULL;
+        }
+        kept++;
+    }
+    r->len = kept;
+    r->min_ts = min_ts;
+    *dead = out;
+    *ndead = n;
+    return AIC_OK;
 }
 
 int
 aic_oprec_push(aic_oprec *r, const aic_oprec_rec *rec, int count)
 {
+    void **dead = NULL;
+    size_t ndead = 0;
     void *dropped = NULL;
+    double cutoff = count ? rec->timestamp - r->retention : r->cutoff;
+    /* As the original's record-time cleanup: what is outside retention leaves
+     * (by timestamp), then the oldest go beyond capacity. */
+    if (r->min_ts <= cutoff && r->len > 0 && compact(r, cutoff, &dead, &ndead) < 0) {
+        /* no memory for the list: at least the old end leaves */
+        while (r->len > 0 && r->ring[r->head].timestamp <= cutoff && dropped == NULL) {
+            dropped = drop_oldest(r);
+        }
+    }
+    void *full_drop = NULL;
     if (r->len == r->cap) {
-        dropped = drop_oldest(r);
+        full_drop = drop_oldest(r);
     }
     aic_oprec_rec *dst = &r->ring[(r->head + r->len) % r->cap];
     *dst = *rec;
+    dst->seq = r->next_seq++;
     if (dst->extra != NULL) {
         r->ops->retain(dst->extra);
     }
     r->len++;
+    if (rec->timestamp < r->min_ts) {
+        r->min_ts = rec->timestamp;
+    }
     int rc = AIC_OK;
     if (count) {
         r->counters.total++;
@@ -198,23 +254,19 @@ aic_oprec_push(aic_oprec *r, const aic_oprec_rec *rec, int count)
                 s->sum += rec->duration;
             }
         }
-        r->cutoff = rec->timestamp - r->retention;
-    }
-    /* Records outside retention leave from the old end (never the new one). */
-    void *expired[8];
-    size_t nexpired = 0;
-    while (r->len > 1 && nexpired < 8 && r->ring[r->head].timestamp <= r->cutoff) {
-        expired[nexpired++] = drop_oldest(r);
+        r->cutoff = cutoff;
     }
     /* Consistent again: now the releases may run arbitrary code. */
     if (dropped != NULL) {
         r->ops->release(dropped);
     }
-    for (size_t i = 0; i < nexpired; i++) {
-        if (expired[i] != NULL) {
-            r->ops->release(expired[i]);
-        }
+    if (full_drop != NULL) {
+        r->ops->release(full_drop);
     }
+    for (size_t i = 0; i < ndead; i++) {
+        r->ops->release(dead[i]);
+    }
+    aic_free(dead);
     return rc;
 }
 
@@ -236,16 +288,36 @@ aic_oprec_at(const aic_oprec *r, size_t i)
 uint64_t
 aic_oprec_seq(const aic_oprec *r, size_t i)
 {
-    return r->head_seq + i;
+    return i < r->len ? r->ring[(r->head + i) % r->cap].seq : r->next_seq;
+}
+
+size_t
+aic_oprec_index(const aic_oprec *r, uint64_t seq)
+{
+    /* Records are in increasing seq order (compaction keeps the order). */
+    size_t lo = 0, hi = r->len;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->ring[(r->head + mid) % r->cap].seq < seq) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
 }
 
 int
 aic_oprec_set_extra(aic_oprec *r, uint64_t seq, void *extra, uint32_t flags)
 {
-    if (seq < r->head_seq || seq - r->head_seq >= r->len) {
+    size_t lo = aic_oprec_index(r, seq);
+    if (lo == r->len) {
         return 0;
     }
-    aic_oprec_rec *rec = &r->ring[(r->head + (size_t) (seq - r->head_seq)) % r->cap];
+    aic_oprec_rec *rec = &r->ring[(r->head + lo) % r->cap];
+    if (rec->seq != seq) {
+        return 0;
+    }
     void *old = rec->extra;
     if (extra != NULL) {
         r->ops->retain(extra);
@@ -298,10 +370,10 @@ aic_oprec_clear(aic_oprec *r)
     aic_oprec_rec *old = r->ring;
     size_t head = r->head, len = r->len;
     r->ring = ring;
-    r->head_seq += r->len;
     r->head = 0;
     r->len = 0;
     r->cutoff = -INFINITY;
+    r->min_ts = INFINITY;
     release_extras(r->ops, old, r->cap, head, len);
     aic_free(old);
 }
@@ -341,7 +413,6 @@ aic_oprec_resize(aic_oprec *r, size_t capacity)
     r->cap = capacity;
     r->head = 0;
     r->len = keep;
-    r->head_seq += drop;
     /* The dropped (oldest) records' extras are still in old; moved ones are NULL. */
     release_extras(r->ops, old, old_cap, old_head, drop);
     aic_free(old);
@@ -365,4 +436,21 @@ aic_oprec_series_list(const aic_oprec *r, size_t *n)
 {
     *n = r->nseries;
     return r->series;
+}
+
+int
+aic_oprec_series_add(aic_oprec *r, uint32_t op, uint32_t tier, uint64_t positive,
+                     uint64_t negative, const uint64_t *buckets, double sum)
+{
+    aic_oprec_series *s = series_for(r, op, tier);
+    if (s == NULL) {
+        return AIC_ENOMEM;
+    }
+    s->positive += positive;
+    s->negative += negative;
+    for (int b = 0; b < AIC_OPREC_NBUCKETS; b++) {
+        s->buckets[b] += buckets[b];
+    }
+    s->sum += sum;
+    return AIC_OK;
 }

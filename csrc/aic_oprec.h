@@ -25,7 +25,8 @@
 /* Latency histogram: AIC_OPREC_NBOUNDS upper bounds in seconds, then +Inf. */
 #define AIC_OPREC_NBOUNDS 16
 #define AIC_OPREC_NBUCKETS (AIC_OPREC_NBOUNDS + 1)
-/* Distinct (operation, tier) series; past it, the caller's overflow pair. */
+/* Distinct (operation, tier) series; past it, new pairs count in the caller's
+ * overflow pair (which has a place of its own: at most MAX_SERIES + 1 series). */
 #define AIC_OPREC_MAX_SERIES 256
 /* Ring capacity limit (records). */
 #define AIC_OPREC_MAX_CAPACITY ((size_t) 1 << 24)
@@ -48,7 +49,8 @@ typedef struct aic_oprec_rec {
     uint32_t op;      /* label ids */
     uint32_t tier;
     uint32_t flags;
-    void *extra; /* owned through ops; NULL for none */
+    void *extra;  /* owned through ops; NULL for none */
+    uint64_t seq; /* assigned by aic_oprec_push (ignored on input) */
 } aic_oprec_rec;
 
 typedef struct aic_oprec_series {
@@ -91,9 +93,12 @@ AIC_MUST_USE int aic_oprec_push(aic_oprec *r, const aic_oprec_rec *rec, int coun
 size_t aic_oprec_len(const aic_oprec *r);
 const aic_oprec_rec *aic_oprec_at(const aic_oprec *r, size_t i);
 
-/* Sequence number of the i-th record: increases by one per push and never
- * repeats, so a reader can find a record again after other pushes. */
+/* Sequence number of the i-th record: assigned at push, increasing, never
+ * repeated, so a reader can find a record again after other pushes. */
 uint64_t aic_oprec_seq(const aic_oprec *r, size_t i);
+
+/* Position of the first record whose sequence number is >= seq (len when none). */
+size_t aic_oprec_index(const aic_oprec *r, uint64_t seq);
 
 /* Replaces the extra of the record with sequence number seq (retaining the new
  * one, releasing the old after the swap); 1 if it is still held, else 0. */
@@ -121,6 +126,12 @@ aic_oprec_counters *aic_oprec_counts(aic_oprec *r);
 
 /* Series in creation order; *n receives their number. */
 const aic_oprec_series *aic_oprec_series_list(const aic_oprec *r, size_t *n);
+
+/* Adds counts to the series of (op, tier) (restoring a copied recorder); buckets:
+ * AIC_OPREC_NBUCKETS counts.  AIC_OK, or AIC_ENOMEM when no series is available. */
+AIC_MUST_USE int aic_oprec_series_add(aic_oprec *r, uint32_t op, uint32_t tier,
+                                      uint64_t positive, uint64_t negative,
+                                      const uint64_t *buckets, double sum);
 
 /* Index of the histogram bucket of a duration (le semantics: a value equal to a
  * bound belongs to that bound's bucket; NaN to none: returns -1). */

@@ -931,12 +931,19 @@ def _record_one_of_each(m: CachePerformanceMonitor, i: int) -> None:
 
 def test_retention_by_count_keeps_newest_and_stays_bounded() -> None:
     m = CachePerformanceMonitor(max_measurements=3)
-    buffers_before = [b._items for b in m._buffers()]
+    python_buffers = (
+        m._compression_ratios,
+        m._memory_usage_measurements,
+        m._invalidation_events,
+    )
+    buffers_before = [b._items for b in python_buffers]
+    records_before = (m._op_records, m._key_records)
     for i in range(2000):
         _record_one_of_each(m, i)
-    # recording never rebuilt a buffer: same underlying deques, still capped
-    assert [b._items for b in m._buffers()] == buffers_before
-    assert all(a is b for a, b in zip(buffers_before, [b._items for b in m._buffers()]))
+    # recording never rebuilt a buffer: same deques and C recorders, still capped
+    assert all(a is b._items for a, b in zip(buffers_before, python_buffers))
+    assert (m._op_records, m._key_records) == records_before
+    assert len(m._op_records) == len(m._key_records) == 3
     assert [len(b) for b in m._buffers()] == [3] * 5
     assert [x.text_length for x in m.key_generation_times] == [1997, 1998, 1999]
     assert [x.text_length for x in m.cache_operation_times] == [1997, 1998, 1999]
@@ -1324,7 +1331,6 @@ def test_monitor_with_compact_records_pickles_and_stays_usable() -> None:
         assert clone.cache_operation_times == m.cache_operation_times
         clone._record_op("get", 0.001, False, "l1", None)
         assert len(clone.cache_operation_times) == 2
-        assert clone.cache_operation_times._lock is clone._lock  # type: ignore[union-attr]
     assert len(m.cache_operation_times) == 1
 
 

@@ -290,3 +290,85 @@ class RedisProtocol:
 CLUSTER_SLOTS: Final[int]
 
 def key_slot(key: str | bytes | bytearray | memoryview, /) -> int: ...
+
+# ---- monitor: operation records (OpRecorder) and the L1 hit path (HitPath)
+
+LATENCY_BOUNDS: Final[tuple[float, ...]]
+OPREC_HIT: Final[int]
+OPREC_LOOKUP: Final[int]
+OPREC_TIMED: Final[int]
+
+@final
+class OpRecorder:
+    """Compact operation records of the performance monitor: a ring of at most
+    ``capacity`` records, cumulative counters and per-(op, tier) latency series."""
+
+    def __new__(cls, capacity: int, retention: float = ...) -> OpRecorder: ...
+    def __len__(self) -> int: ...
+    @classmethod
+    def register_key_monitor(cls, monitor_class: type, /) -> None: ...
+    @property
+    def capacity(self) -> int: ...
+    cutoff: float
+    retention: float
+    slow_threshold: float
+    on_slow: collections.abc.Callable[[str, float, bool, int], object] | None
+    def push(
+        self,
+        op: str,
+        tier: str,
+        flags: int,
+        duration: float,
+        size: int,
+        extra: object,
+        timestamp: float,
+        count: bool = True,
+        /,
+    ) -> None: ...
+    def rows(
+        self, cutoff: float, /
+    ) -> list[tuple[int, float, float, str, str, int, int, typing.Any]]: ...
+    def count_after(self, cutoff: float, /) -> int: ...
+    def set_extra(self, seq: int, extra: object, flags: int, /) -> bool: ...
+    def counters(self) -> tuple[int, int, int]: ...
+    def set_counters(self, total: int, hits: int, misses: int, /) -> None: ...
+    def series(
+        self,
+    ) -> list[tuple[str, str, int, int, tuple[int, ...], float]]: ...
+    def load_series(
+        self,
+        series: collections.abc.Sequence[
+            tuple[str, str, int, int, tuple[int, ...], float]
+        ],
+        /,
+    ) -> None: ...
+    def clear(self) -> None: ...
+    def reset(self) -> None: ...
+    def resize(self, capacity: int, /) -> None: ...
+
+@final
+class HitPath:
+    """A memory-tier hit of a cache served, counted and recorded in one call."""
+
+    def __new__(
+        cls,
+        memtier: MemoryTier,
+        recorder: OpRecorder | None = None,
+        ai: tuple[
+            dict[str, typing.Any],
+            collections.abc.Callable[[str], tuple[str, str, bool] | None],
+            dict[str, typing.Any],
+            dict[str, typing.Any],
+            collections.abc.Callable[[], typing.Any],
+            collections.abc.Callable[[], typing.Any],
+            collections.abc.Callable[[], typing.Any],
+        ]
+        | None = None,
+    ) -> HitPath: ...
+    @property
+    def hits(self) -> int: ...
+    @property
+    def memtier(self) -> MemoryTier: ...
+    @property
+    def recorder(self) -> OpRecorder | None: ...
+    def get(self, key: str, /) -> typing.Any: ...

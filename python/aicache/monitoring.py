@@ -36,7 +36,6 @@ import numbers
 import sys
 import threading
 import time
-from bisect import bisect_left as _bisect_left
 from collections import Counter, deque
 from collections.abc import (
     Callable,
@@ -52,6 +51,7 @@ from operator import attrgetter
 from statistics import mean, median
 from typing import Any, Final, Generic, Protocol, TypeVar, overload
 
+from aicache import _core
 from aicache.exceptions import ValidationError
 
 __all__ = [
@@ -349,12 +349,15 @@ class MeasurementBuffer(Sequence[T], Generic[T]):
         return f"MeasurementBuffer({list(self._items)!r}, maxlen={self.maxlen})"
 
 
-# A cache operation recorded by the monitor itself, materialised into a
-# PerformanceMetric only when someone reads the buffer:
-# (timestamp, duration, operation, text_length, additional_data), where
-# additional_data is a dict (kept as is), None, or a tuple of (key, value) pairs (a
-# fresh dict per metric, so internal callers can pass shared constants).
-_OpRecord = tuple[float, float, str, int, Any]
+# --------------------------------------------------------- C operation records
+
+# Reader bits of an OpRecorder record's flags (the core keeps bits 8+ for us).
+_BOXED: Final = 1 << 8  # extra is the finished PerformanceMetric
+_DUR_INT: Final = 1 << 9  # the duration was given as an int
+_HIT: Final = _core.OPREC_HIT
+_LOOKUP: Final = _core.OPREC_LOOKUP
+_TIMED: Final = _core.OPREC_TIMED
+_INT64: Final = 1 << 63
 
 
 class _Given:
@@ -366,110 +369,138 @@ class _Given:
         self.data = data
 
 
-def _as_metric(item: Any) -> Any:
-    if type(item) is not tuple:
-        return item
-    timestamp, duration, operation, length, data = item
-    if type(data) is tuple:
-        data = dict(data)
-    elif type(data) is _Given:
-        data = data.data
-    return PerformanceMetric(duration, length, timestamp, operation, data)
+def _metric_data(extra: Any) -> Any:
+    """A record's extra as the metric's additional_data: (key, value) pairs (the hot
+    paths' shared constants) become a fresh dict; anything else is as given."""
+    if type(extra) is tuple:
+        return dict(extra)
+    if type(extra) is _Given:
+        return extra.data
+    return {} if extra is None else extra
 
 
-def _restore_operation_buffer(
-    maxlen: int, items: list[PerformanceMetric]
-) -> _OperationTimesBuffer:
-    return _OperationTimesBuffer(maxlen, threading.RLock(), items)
+class _RecordsView(MeasurementBuffer[PerformanceMetric]):
+    """``cache_operation_times`` / ``key_generation_times``: the C operation
+    records (:class:`aicache._core.OpRecorder`) read as a list-like buffer of
+    :class:`PerformanceMetric`.
 
-
-class _OperationTimesBuffer(MeasurementBuffer[PerformanceMetric]):
-    """``cache_operation_times``: a :class:`MeasurementBuffer` whose newest items may
-    be compact :data:`_OpRecord` tuples, appended by the monitor under ``lock``.
-
-    Building a dataclass and a dict per operation costs more than the rest of the
-    recording, and most programs never read the individual measurements; so every
-    read (and every public mutation) first converts the tuples, which always form
-    the newest end, into :class:`PerformanceMetric` objects in place, under the
-    lock, so a concurrent recording cannot slip a tuple into what it returns. After
-    that, reads return the same objects each time, as a plain buffer does.
+    Recording stores compact records (no object per operation); a read turns the
+    records inside the retention cutoff of the last cleanup into metrics, selected
+    by timestamp, and keeps each metric in its record, so later reads return the
+    same objects. Mutations other than append/extend/clear rebuild the records.
     """
 
-    __slots__ = ("_lock",)
+    __slots__ = ("_monitor", "_rec")
 
-    def __init__(
-        self,
-        maxlen: int,
-        lock: threading.RLock,
-        items: Iterable[PerformanceMetric] = (),
-    ) -> None:
-        super().__init__(maxlen, items)
-        self._lock = lock
+    def __init__(self, recorder: Any, monitor: CachePerformanceMonitor) -> None:
+        # No deque: the records live in C.
+        self._rec = recorder
+        self._monitor = monitor
 
-    def _materialize(self) -> None:
-        """Convert the trailing tuples; the caller holds the lock."""
-        items: deque[Any] = self._items
-        if not items or type(items[-1]) is not tuple:
-            return
-        tail = []
-        while items and type(items[-1]) is tuple:
-            tail.append(_as_metric(items.pop()))
-        tail.reverse()
-        items.extend(tail)
+    # -- what MeasurementBuffer keeps in Python, here in the recorder
 
-    def __reduce__(self) -> Any:
-        # The lock is not picklable; the monitor re-binds its own on unpickling.
-        return (_restore_operation_buffer, (self.maxlen, self.to_list()))
+    @property
+    def cutoff(self) -> float:
+        cutoff: float = self._rec.cutoff
+        return cutoff
+
+    @cutoff.setter
+    def cutoff(self, value: float) -> None:
+        self._rec.cutoff = value
+
+    @property
+    def maxlen(self) -> int:
+        return max(self._monitor._keep, 1)
+
+    @maxlen.setter
+    def maxlen(self, value: int) -> None:
+        self._rec.resize(max(value, 1))
+
+    def to_list(self) -> list[PerformanceMetric]:
+        if not self._monitor._keep:
+            return []
+        rec = self._rec
+        with self._monitor._lock:
+            out: list[PerformanceMetric] = []
+            for seq, stamp, duration, op, _tier, flags, size, extra in rec.rows(
+                rec.cutoff
+            ):
+                if flags & _BOXED:
+                    out.append(extra)
+                    continue
+                metric = PerformanceMetric(
+                    int(duration) if flags & _DUR_INT else duration,
+                    size,
+                    stamp,
+                    op,
+                    _metric_data(extra),
+                )
+                rec.set_extra(seq, metric, flags | _BOXED)
+                out.append(metric)
+            return out
+
+    def _store(self, metric: Any) -> None:
+        """Keep a metric appended by a caller as is (no counters change, as
+        appending to the original's list changed none)."""
+        self._rec.push(
+            "other", "unknown", _BOXED, math.nan, 0, metric, _stamp(metric), False
+        )
 
     def append(self, item: PerformanceMetric) -> None:
-        with self._lock:
-            self._materialize()
-            super().append(item)
+        if self._monitor._keep:
+            self._store(item)
 
     def extend(self, items: Iterable[PerformanceMetric]) -> None:
-        with self._lock:
-            self._materialize()
-            super().extend(items)
+        for item in items:
+            self.append(item)
+
+    def clear(self) -> None:
+        self._rec.clear()
+
+    def replace(self, items: Iterable[PerformanceMetric]) -> None:
+        new = list(items)
+        self._rec.clear()
+        self.extend(
+            new[len(new) - self._monitor._keep :] if self._monitor._keep else []
+        )
 
     def pop(self) -> PerformanceMetric:
-        with self._lock:
-            self._materialize()
-            return super().pop()
+        items = self.to_list()
+        item = items.pop()
+        self.replace(items)
+        return item
 
     def popleft(self) -> PerformanceMetric:
-        # Items leave the old end; a tuple there is converted on the way out.
-        item: PerformanceMetric = _as_metric(self._items.popleft())
+        items = self.to_list()
+        item = items.pop(0)
+        self.replace(items)
         return item
 
     def discard_older_than(self, cutoff: float) -> int:
-        items: deque[Any] = self._items
-        dropped = 0
-        while items:
-            first = items[0]
-            stamp = first[0] if type(first) is tuple else first.timestamp
-            if stamp > cutoff:
-                break
-            items.popleft()
-            dropped += 1
-        return dropped
+        before = len(self)
+        self._rec.cutoff = cutoff
+        return before - len(self)
 
     def count_newer_than(self, cutoff: float) -> int:
-        with self._lock:
-            self._materialize()
-            return super().count_newer_than(cutoff)
+        if not self._monitor._keep:
+            return 0
+        count: int = self._rec.count_after(max(cutoff, self._rec.cutoff))
+        return count
 
-    def to_list(self) -> list[PerformanceMetric]:
-        with self._lock:
-            self._materialize()
-            return super().to_list()
+    def __len__(self) -> int:
+        if not self._monitor._keep:
+            return 0
+        count: int = self._rec.count_after(self._rec.cutoff)
+        return count
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
 
     def __iter__(self) -> Iterator[PerformanceMetric]:
         return iter(self.to_list())
 
     def __reversed__(self) -> Iterator[PerformanceMetric]:
-        items = self.to_list()
-        items.reverse()
-        return iter(items)
+        return reversed(self.to_list())
 
     @overload
     def __getitem__(self, index: int) -> PerformanceMetric: ...
@@ -480,33 +511,29 @@ class _OperationTimesBuffer(MeasurementBuffer[PerformanceMetric]):
     def __getitem__(
         self, index: int | slice
     ) -> PerformanceMetric | list[PerformanceMetric]:
-        with self._lock:
-            self._materialize()
-            return super().__getitem__(index)
+        return self.to_list()[index]
 
     def __setitem__(self, index: int | slice, value: Any) -> None:
-        with self._lock:
-            self._materialize()
-            super().__setitem__(index, value)
+        items = self.to_list()
+        items[index] = value
+        self.replace(items)
 
     def __delitem__(self, index: int | slice) -> None:
-        with self._lock:
-            self._materialize()
-            super().__delitem__(index)
+        items = self.to_list()
+        del items[index]
+        self.replace(items)
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, _OperationTimesBuffer):
-            other = other.to_list()
-        with self._lock:
-            self._materialize()
-            return super().__eq__(other)
+        if isinstance(other, MeasurementBuffer):
+            return self.to_list() == other.to_list()
+        if isinstance(other, list):
+            return self.to_list() == other
+        return NotImplemented
 
     __hash__ = None
 
     def __repr__(self) -> str:
-        with self._lock:
-            self._materialize()
-            return super().__repr__()
+        return f"MeasurementBuffer({self.to_list()!r}, maxlen={self.maxlen})"
 
 
 # ------------------------------------------------------------ histograms, snapshots
@@ -568,33 +595,6 @@ class MetricsSnapshot:
     compression_input_bytes: int
     compression_output_bytes: int
     latest_memory: MemoryUsageMetric | None
-
-
-class _Histogram:
-    __slots__ = ("counts", "total")
-
-    def __init__(self) -> None:
-        self.counts = [0] * (len(LATENCY_BUCKETS_SECONDS) + 1)
-        self.total = 0.0
-
-    def observe(self, seconds: float) -> None:
-        # bisect_left: a value equal to a bound belongs to that bound's bucket (le).
-        self.counts[bisect.bisect_left(LATENCY_BUCKETS_SECONDS, seconds)] += 1
-        self.total += seconds
-
-    def snapshot(self) -> HistogramSnapshot:
-        return HistogramSnapshot(
-            LATENCY_BUCKETS_SECONDS, tuple(self.counts), self.total
-        )
-
-
-class _OperationSeries:
-    __slots__ = ("latency", "negative", "positive")
-
-    def __init__(self) -> None:
-        self.positive = 0
-        self.negative = 0
-        self.latency = _Histogram()
 
 
 K = TypeVar("K")
@@ -685,22 +685,24 @@ class CachePerformanceMonitor:
         memory_warning_threshold_bytes: int = 50 * 1024 * 1024,
         memory_critical_threshold_bytes: int = 100 * 1024 * 1024,
     ) -> None:
-        # Re-entrant: reading cache_operation_times materialises it under this lock,
-        # also from methods that already hold it.
+        # Re-entrant: reads materialise records under this lock, also from methods
+        # that already hold it.
         self._lock = threading.RLock()
-        self.retention_hours = retention_hours
+        self._retention_hours = retention_hours
         self.memory_warning_threshold_bytes = memory_warning_threshold_bytes
         self.memory_critical_threshold_bytes = memory_critical_threshold_bytes
         self._max_measurements = max_measurements
         keep = _capacity(max_measurements)
         self._keep = keep
-        # A ring buffer needs room for one item; with keep == 0 nothing is appended.
+        # A ring buffer needs room for one item; with keep == 0 nothing is kept.
         cap = max(keep, 1)
 
-        self._key_generation_times: MeasurementBuffer[PerformanceMetric] = (
-            MeasurementBuffer(cap)
-        )
-        self._cache_operation_times = _OperationTimesBuffer(cap, self._lock)
+        # Cache operations and key generations are recorded in C (the cache hit path
+        # and the key generator write there directly); reads build the metrics.
+        self._op_records = _core.OpRecorder(cap, self._retention_seconds())
+        self._key_records = _core.OpRecorder(cap, self._retention_seconds())
+        self._cache_operation_times = _RecordsView(self._op_records, self)
+        self._key_generation_times = _RecordsView(self._key_records, self)
         self._compression_ratios: MeasurementBuffer[CompressionMetric] = (
             MeasurementBuffer(cap)
         )
@@ -711,14 +713,13 @@ class CachePerformanceMonitor:
             MeasurementBuffer(cap)
         )
 
-        self.cache_hits = 0
-        self.cache_misses = 0
-        self.total_operations = 0
         self.total_invalidations = 0
         self.total_keys_invalidated = 0
 
         self.key_generation_threshold = 0.1  # seconds
         self.cache_operation_threshold = 0.05  # seconds
+        self._op_records.on_slow = self._slow_operation
+        self._key_records.on_slow = self._slow_key_generation
         self.invalidation_rate_warning_per_hour = 50
         self.invalidation_rate_critical_per_hour = 100
         # Fraction 0..1; only stored (configure_thresholds), nothing alerts on it yet.
@@ -727,23 +728,142 @@ class CachePerformanceMonitor:
         self._reset_series()
 
     def _reset_series(self) -> None:
-        self._operation_series: dict[tuple[str, str], _OperationSeries] = {}
-        self._key_generation_latency: dict[str, _Histogram] = {}
         self._invalidation_series: dict[str, list[int]] = {}
         self._compression_operations = 0
         self._compression_input_bytes = 0
         self._compression_output_bytes = 0
 
-    # The lock cannot be pickled or deep-copied; configs holding a monitor may be.
+    # The lock and the C recorders cannot be pickled or deep-copied as they are;
+    # configs holding a monitor may be. Their records travel as metrics.
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         del state["_lock"]
+        for name in ("_op_records", "_key_records"):
+            recorder = state.pop(name)
+            view = (
+                "_cache_operation_times"
+                if name == "_op_records"
+                else "_key_generation_times"
+            )
+            state[name] = (
+                recorder.capacity,
+                getattr(self, view).to_list(),
+                recorder.counters(),
+                recorder.series(),
+                recorder.cutoff,
+            )
+            del state[view]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        records = {name: state.pop(name) for name in ("_op_records", "_key_records")}
         self.__dict__.update(state)
         self._lock = threading.RLock()
-        self._cache_operation_times._lock = self._lock
+        for name, (cap, metrics, counters, series, cutoff) in records.items():
+            recorder = _core.OpRecorder(cap, self._retention_seconds())
+            setattr(self, name, recorder)
+            view = _RecordsView(recorder, self)
+            for metric in metrics:
+                view._store(metric)
+            recorder.set_counters(*counters)
+            recorder.load_series(series)
+            recorder.cutoff = cutoff
+        self._op_records.on_slow = self._slow_operation
+        self._key_records.on_slow = self._slow_key_generation
+        self._cache_operation_times = _RecordsView(self._op_records, self)
+        self._key_generation_times = _RecordsView(self._key_records, self)
+
+    # ------------------------------------------------------------- configuration
+
+    @property
+    def retention_hours(self) -> Any:
+        """Hours a measurement stays in reads (stored as given)."""
+        return self._retention_hours
+
+    @retention_hours.setter
+    def retention_hours(self, value: Any) -> None:
+        self._retention_hours = value
+        seconds = self._retention_seconds()
+        self._op_records.retention = seconds
+        self._key_records.retention = seconds
+
+    def _retention_seconds(self) -> float:
+        """retention_hours in seconds; infinite when it is not a number."""
+        try:
+            seconds = float(self._retention_hours) * _SECONDS_PER_HOUR
+        except (TypeError, ValueError, OverflowError):
+            return math.inf
+        return math.inf if math.isnan(seconds) else seconds
+
+    @property
+    def cache_operation_threshold(self) -> Any:
+        """Seconds; slower cache operations log a WARNING."""
+        return self._cache_operation_threshold
+
+    @cache_operation_threshold.setter
+    def cache_operation_threshold(self, value: Any) -> None:
+        self._cache_operation_threshold = value
+        self._op_records.slow_threshold = _threshold(value)
+
+    @property
+    def key_generation_threshold(self) -> Any:
+        """Seconds; slower key generations log a WARNING."""
+        return self._key_generation_threshold
+
+    @key_generation_threshold.setter
+    def key_generation_threshold(self, value: Any) -> None:
+        self._key_generation_threshold = value
+        self._key_records.slow_threshold = _threshold(value)
+
+    def _slow_operation(
+        self, operation: str, duration: float, hit: bool, size: int
+    ) -> None:
+        logger.warning(
+            f"Slow cache {operation}: {duration:.3f}s (hit: {hit}, text_length: {size})"
+        )
+
+    def _slow_key_generation(
+        self, operation: str, duration: float, hit: bool, size: int
+    ) -> None:
+        logger.warning(
+            f"Slow key generation: {duration:.3f}s for {size} chars "
+            f"in {operation} operation"
+        )
+
+    # ---------------------------------------------------------------- counters
+
+    @property
+    def total_operations(self) -> int:
+        """Every recorded cache operation (assignable)."""
+        total: int = self._op_records.counters()[0]
+        return total
+
+    @total_operations.setter
+    def total_operations(self, value: int) -> None:
+        _, hits, misses = self._op_records.counters()
+        self._op_records.set_counters(value, hits, misses)
+
+    @property
+    def cache_hits(self) -> int:
+        """Recorded ``get`` operations that hit (assignable)."""
+        hits: int = self._op_records.counters()[1]
+        return hits
+
+    @cache_hits.setter
+    def cache_hits(self, value: int) -> None:
+        total, _, misses = self._op_records.counters()
+        self._op_records.set_counters(total, value, misses)
+
+    @property
+    def cache_misses(self) -> int:
+        """Recorded ``get`` operations that missed (assignable)."""
+        misses: int = self._op_records.counters()[2]
+        return misses
+
+    @cache_misses.setter
+    def cache_misses(self, value: int) -> None:
+        total, hits, _ = self._op_records.counters()
+        self._op_records.set_counters(total, hits, value)
 
     # ------------------------------------------------------- list-like attributes
 
@@ -868,29 +988,16 @@ class CachePerformanceMonitor:
         ``text_length`` characters (values stored as given). WARNING when slower
         than ``key_generation_threshold`` seconds."""
         try:
-            metric = PerformanceMetric(
-                duration,
-                text_length,
-                time.time(),
+            self._record(
+                self._key_records,
                 operation_type,
+                _UNKNOWN_TIER,
+                duration,
+                False,
+                False,
+                text_length,
                 _data(additional_data),
             )
-            with self._lock:
-                if self._keep:
-                    self._key_generation_times.append(metric)
-                    self._cleanup_old_measurements(self._key_generation_times)
-                if _is_seconds(duration):
-                    _series(
-                        self._key_generation_latency,
-                        _label(operation_type),
-                        _OVERFLOW_LABEL,
-                        _Histogram,
-                    ).observe(duration)
-            if _is_seconds(duration) and duration > self.key_generation_threshold:
-                logger.warning(
-                    f"Slow key generation: {duration:.3f}s for {text_length} chars "
-                    f"in {operation_type} operation"
-                )
             if logger.isEnabledFor(_DEBUG):
                 logger.debug(
                     "Key generation time: %ss for %s chars (%s)",
@@ -940,56 +1047,22 @@ class CachePerformanceMonitor:
         data: Any = None,
         text_length: Any = 0,
     ) -> None:
-        """The core of :meth:`record_cache_operation_time`.
+        """The core of :meth:`record_cache_operation_time` (the caches call it).
 
         ``tier`` is a non-empty label; ``data`` the metric's additional_data: a
         dict (stored as is), None, or a tuple of (key, value) pairs (so callers can
         pass a shared constant; each materialised metric gets its own dict).
         """
-        now = time.time()
-        seconds = _is_seconds(duration)
-        lock = self._lock
-        lock.acquire()  # cheaper than ``with`` on this per-operation path
-        try:
-            if self._keep:
-                buf = self._cache_operation_times
-                items: deque[Any] = buf._items
-                items.append((now, duration, operation, text_length, data))
-                first = items[0]
-                cutoff = buf.cutoff = self._cutoff()
-                if (first[0] if type(first) is tuple else _stamp(first)) <= cutoff:
-                    buf.discard_older_than(cutoff)
-            self.total_operations += 1
-            if operation == "get":
-                if hit:
-                    self.cache_hits += 1
-                else:
-                    self.cache_misses += 1
-            label = operation if type(operation) is str else _label(operation)
-            series = self._operation_series.get((label, tier))
-            if series is None:
-                series = _series(
-                    self._operation_series,
-                    (label, tier),
-                    (_OVERFLOW_LABEL, _OVERFLOW_LABEL),
-                    _OperationSeries,
-                )
-            if hit:
-                series.positive += 1
-            else:
-                series.negative += 1
-            if seconds:
-                latency = series.latency
-                # bisect_left: a value equal to a bound belongs to that bound's bucket.
-                latency.counts[_bisect_left(LATENCY_BUCKETS_SECONDS, duration)] += 1
-                latency.total += duration
-        finally:
-            lock.release()
-        if seconds and duration > self.cache_operation_threshold:
-            logger.warning(
-                f"Slow cache {operation}: {duration:.3f}s "
-                f"(hit: {hit}, text_length: {text_length})"
-            )
+        self._record(
+            self._op_records,
+            operation,
+            tier,
+            duration,
+            hit,
+            operation == "get",
+            text_length,
+            data,
+        )
         if logger.isEnabledFor(_DEBUG):
             logger.debug(
                 "Cache %s time: %ss (hit: %s, text_length: %s)",
@@ -998,6 +1071,46 @@ class CachePerformanceMonitor:
                 hit,
                 text_length,
             )
+
+    def _record(
+        self,
+        recorder: Any,
+        operation: Any,
+        tier: str,
+        duration: Any,
+        hit: Any,
+        lookup: bool,
+        size: Any,
+        data: Any,
+    ) -> None:
+        """One record: compact when the values fit a C record (a str operation, a
+        float or int duration, an int size), else the metric itself, as given."""
+        now = time.time()
+        flags = (_HIT if hit else 0) | (_LOOKUP if lookup else 0)
+        kind = type(duration)
+        timed = (kind is float or kind is int) and not math.isnan(duration)
+        if timed:
+            flags |= _TIMED
+        if (
+            type(operation) is str
+            and (kind is float or (kind is int and -_INT64 < duration < _INT64))
+            and type(size) is int
+            and -_INT64 <= size < _INT64
+        ):
+            if kind is int:
+                flags |= _DUR_INT
+            recorder.push(operation, tier, flags, duration, size, data, now)
+            return
+        metric = PerformanceMetric(duration, size, now, operation, _metric_data(data))
+        recorder.push(
+            _label(operation),
+            tier,
+            flags | _BOXED,
+            float(duration) if timed else math.nan,
+            0,
+            metric,
+            now,
+        )
 
     async def record_operation(
         self, name: str, duration_ms: float, success: bool
@@ -1733,13 +1846,22 @@ class CachePerformanceMonitor:
         with self._lock:
             operations = tuple(
                 OperationSeriesSnapshot(
-                    op, tier, s.positive, s.negative, s.latency.snapshot()
+                    op,
+                    tier,
+                    positive,
+                    negative,
+                    HistogramSnapshot(LATENCY_BUCKETS_SECONDS, buckets, total),
                 )
-                for (op, tier), s in sorted(self._operation_series.items())
+                for op, tier, positive, negative, buckets, total in sorted(
+                    self._op_records.series()
+                )
             )
+            # One series per operation (key records carry no tier).
             key_generation = tuple(
-                (op, h.snapshot())
-                for op, h in sorted(self._key_generation_latency.items())
+                (op, HistogramSnapshot(LATENCY_BUCKETS_SECONDS, buckets, total))
+                for op, _tier, _pos, _neg, buckets, total in sorted(
+                    self._key_records.series()
+                )
             )
             invalidations = tuple(
                 InvalidationSeriesSnapshot(kind, counts[0], counts[1])
@@ -1767,9 +1889,8 @@ class CachePerformanceMonitor:
         with self._lock:
             for buf in self._buffers():
                 buf.clear()
-            self.cache_hits = 0
-            self.cache_misses = 0
-            self.total_operations = 0
+            self._op_records.reset()
+            self._key_records.reset()
             self.total_invalidations = 0
             self.total_keys_invalidated = 0
             self._reset_series()
@@ -1866,6 +1987,14 @@ def _per_hour(events: int, hours: Any) -> float:
         return 0.0
 
 
+def _threshold(value: Any) -> float:
+    """A slow-operation threshold for the C recorders (NaN: never slow)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
+
+
 def _zero_pair() -> list[int]:
     return [0, 0]
 
@@ -1892,3 +2021,10 @@ def _slow_baseline(durations: list[Any]) -> float:
     fastest = ordered[: max(1, int(len(ordered) * _SLOW_BASELINE_FRACTION))]
     baseline: float = sum(fastest) / len(fastest)
     return baseline if baseline > 0 else 0
+
+
+# The C recorders bucket latencies with the same bounds as the snapshots report.
+assert tuple(_core.LATENCY_BOUNDS) == LATENCY_BUCKETS_SECONDS
+# Key generators attached to a CachePerformanceMonitor (exactly this class; a
+# subclass may override record_key_generation_time) record into its C records.
+_core.OpRecorder.register_key_monitor(CachePerformanceMonitor)

@@ -115,6 +115,21 @@ def _resolve_hash_algorithm(value: Any) -> Callable[..., Any]:
     )
 
 
+_MAX_KEY_META = 65536  # side-table entries before it starts over
+
+
+def _int_counter() -> defaultdict[Any, int]:
+    return defaultdict(int)
+
+
+def _float_counter() -> defaultdict[Any, float]:
+    return defaultdict(float)
+
+
+def _duration_samples() -> deque[float]:
+    return deque(maxlen=_MAX_RECENT)
+
+
 def _percentile(ordered: list[float], fraction: float) -> float:
     """Nearest-rank percentile of an ascending list."""
     if not ordered:
@@ -218,6 +233,7 @@ class AIResponseCache(GenericRedisCache):
             )
             self._setup_ai_components()
             self._register_ai_callbacks()
+            self._rebuild_hit_path()
         except (ValidationError, ConfigurationError):
             raise
         except Exception as exc:
@@ -291,8 +307,14 @@ class AIResponseCache(GenericRedisCache):
         }
         self._operation_durations: dict[str, deque[float]] = {}
         self._pending_set_ttl: dict[str, int] = {}
+        # key -> (operation, text tier, is an "ai_cache:op:" key) or None: filled
+        # by build_key (and on first sight of a key it did not build), so get/set
+        # never parse a key again.
+        self._key_meta: dict[str, tuple[str, str, bool] | None] = {}
 
     def _register_ai_callbacks(self) -> None:
+        # The C hit path does this callback's accounting on L1 hits itself.
+        self._hit_accounted = self._ai_get_success_callback
         self.register_callback("get_success", self._ai_get_success_callback)
         self.register_callback("get_miss", self._ai_get_miss_callback)
         self.register_callback("set_success", self._ai_set_success_callback)
@@ -321,7 +343,68 @@ class AIResponseCache(GenericRedisCache):
     def build_key(self, text: str, operation: str, options: dict[str, Any]) -> str:
         """``ai_cache:op:<operation>|txt:<text or hash>[|opts:..][|q:..]`` (spec 5)."""
         key: str = self.key_generator.generate_cache_key(text, operation, options)
+        meta = self._key_meta
+        if key not in meta:
+            if len(meta) >= _MAX_KEY_META:
+                meta.clear()
+            meta[key] = self._resolve_key_meta(key)
         return key
+
+    def _resolve_key_meta(self, key: str) -> tuple[str, str, bool] | None:
+        """(operation, text tier, is an op key) of an ``ai_cache:`` key, else None."""
+        if not isinstance(key, str) or not key.startswith(AI_KEY_PREFIX):
+            return None
+        return (
+            self._extract_operation_from_key(key),
+            self._get_text_tier_from_key(key),
+            key.startswith(_OP_PREFIX),
+        )
+
+    def _key_metadata(self, key: str) -> tuple[str, str, bool] | None:
+        """The side-table entry of key, resolved and remembered on first sight."""
+        meta = self._key_meta
+        try:
+            return meta[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable key: nothing to remember
+            return None
+        if len(meta) >= _MAX_KEY_META:
+            meta.clear()
+        found = meta[key] = self._resolve_key_meta(key)
+        return found
+
+    def _hit_path_ai(self) -> Any:
+        if not self._hit_accounting_in_c():
+            return None
+        return (
+            self._key_meta,
+            self._resolve_key_meta,
+            self.ai_metrics,
+            self._operation_durations,
+            _int_counter,
+            _float_counter,
+            _duration_samples,
+        )
+
+    def _hit_accounting_in_c(self) -> bool:
+        """Whether the C hit path can do the AI accounting of an L1 hit: after
+        setup, and while no subclass replaced the methods it stands for."""
+        cls = type(self)
+        return (
+            "ai_metrics" in self.__dict__
+            and cls._ai_get_success_callback is AIResponseCache._ai_get_success_callback
+            and cls._record_ai_cache_hit is AIResponseCache._record_ai_cache_hit
+            and cls._record_operation_performance
+            is AIResponseCache._record_operation_performance
+        )
+
+    def _rebuild_hit_path(self) -> None:
+        super()._rebuild_hit_path()
+        hot = self._hot
+        if hot is not None and not self._hit_accounting_in_c():
+            self._hot_hits += hot.hits
+            self._hot = None  # hits go through Python, with the AI callbacks
 
     def _generate_cache_key(
         self, text: str, operation: str, options: dict[str, Any]
@@ -371,19 +454,36 @@ class AIResponseCache(GenericRedisCache):
     # ------------------------------------------------------------------ get / set
 
     async def get(self, key: str) -> Any:
+        hot = self._hot
+        checked = hot is not None and type(key) is str
+        if checked:
+            # L1 hit: lookup, counters, monitor record and the AI accounting of
+            # the original's callbacks, all in this one C call.
+            value = hot.get(key)  # type: ignore[union-attr]
+            if value is not None:
+                callbacks = self._callbacks.get("get_success")
+                if (
+                    callbacks
+                    and (len(callbacks) > 1 or callbacks[0] != self._hit_accounted)
+                ) or "_fire_callback" in self.__dict__:
+                    self._fire_hit_callbacks(key, value)
+                return value
         start = time.perf_counter()
-        value = await super().get(key)
-        if isinstance(key, str) and key.startswith(AI_KEY_PREFIX):
-            self._record_operation_performance(
-                self._extract_operation_from_key(key), time.perf_counter() - start
-            )
+        value = await self._get_below_l1(key, checked)
+        meta = self._key_metadata(key)
+        if meta is not None:
+            self._record_operation_performance(meta[0], time.perf_counter() - start)
         return value
+
+    def _key_operation(self, key: str) -> str:
+        meta = self._key_metadata(key)
+        return meta[0] if meta is not None else self._extract_operation_from_key(key)
 
     async def set(self, key: str, value: Any, ttl: int | None = None) -> None:
         """Store value; without ``ttl`` the key's operation TTL applies (from
         ``operation_ttls``), else ``default_ttl``."""
         start = time.perf_counter()
-        operation = self._extract_operation_from_key(key)
+        operation = self._key_operation(key)
         if ttl is None and operation in self.operation_ttls:
             ttl = self.operation_ttls[operation]
         self._pending_set_ttl[key] = self._effective_ttl(ttl)
@@ -501,20 +601,20 @@ class AIResponseCache(GenericRedisCache):
     # ------------------------------------------------------------------ callbacks
 
     def _ai_get_success_callback(self, key: str, value: Any) -> None:
-        if isinstance(key, str) and key.startswith(_OP_PREFIX):
-            self._record_ai_cache_hit(
-                self._extract_operation_from_key(key),
-                self._get_text_tier_from_key(key),
-            )
+        meta = self._key_metadata(key)
+        if meta is not None and meta[2]:
+            self._record_ai_cache_hit(meta[0], meta[1])
 
     def _ai_get_miss_callback(self, key: str) -> None:
-        if isinstance(key, str) and key.startswith(_OP_PREFIX):
-            self._record_ai_cache_miss(self._extract_operation_from_key(key))
+        meta = self._key_metadata(key)
+        if meta is not None and meta[2]:
+            self._record_ai_cache_miss(meta[0])
 
     def _ai_set_success_callback(self, key: str, value: Any) -> None:
-        if not (isinstance(key, str) and key.startswith(_OP_PREFIX)):
+        meta = self._key_metadata(key)
+        if meta is None or not meta[2]:
             return
-        operation = self._extract_operation_from_key(key)
+        operation = meta[0]
         # len(str(value)) of the original renders every value; sizes of non-text
         # values are the (shallow) object size instead.
         if isinstance(value, str | bytes | bytearray):

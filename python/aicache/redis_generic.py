@@ -43,7 +43,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from aicache import stampede
+from aicache import _core, stampede
 from aicache.base import CacheInterface
 from aicache.codec import ValueCodec
 from aicache.encryption import EncryptedCacheLayer, create_encryption_layer_from_env
@@ -408,12 +408,16 @@ class GenericRedisCache(CacheInterface):
         # Same key format and threshold as InMemoryCache.build_key (spec 4.5), so
         # callers can build keys on any cache; AIResponseCache swaps in its own.
         self.key_generator = CacheKeyGenerator()
-        self.l1_cache: InMemoryCache | None = (
+        self._hot: _core.HitPath | None = None
+        self._hot_hits = 0  # L1 hits served by earlier hit paths of this cache
+        self._hit_accounted: object = None  # a callback the hit path does itself
+        self._performance_monitor: CachePerformanceMonitor | None = None
+        self.l1_cache = (
             InMemoryCache(default_ttl=default_ttl, max_size=l1_cache_size)
             if enable_l1_cache and l1_cache_size > 0
             else None
         )
-        self.performance_monitor: CachePerformanceMonitor | None = (
+        self.performance_monitor = (
             performance_monitor
             if performance_monitor is not None
             else CachePerformanceMonitor()
@@ -919,6 +923,88 @@ class GenericRedisCache(CacheInterface):
             except Exception as exc:
                 logger.warning("Callback for event '%s' failed: %s", event, exc)
 
+    # -- the L1 hit path (one C call) ----------------------------------------------
+
+    @property
+    def l1_cache(self) -> InMemoryCache | None:
+        """The memory tier (an ``InMemoryCache``) or None; assignable."""
+        return self._l1_cache
+
+    @l1_cache.setter
+    def l1_cache(self, value: InMemoryCache | None) -> None:
+        self._l1_cache = value
+        self._rebuild_hit_path()
+
+    @property
+    def performance_monitor(self) -> CachePerformanceMonitor | None:
+        """The ``CachePerformanceMonitor`` (or a compatible object) or None;
+        assignable."""
+        return self._performance_monitor
+
+    @performance_monitor.setter
+    def performance_monitor(self, value: CachePerformanceMonitor | None) -> None:
+        self._performance_monitor = value
+        self._rebuild_hit_path()
+
+    def _hit_path_ai(self) -> Any:
+        """The AI accounting tuple of ``_core.HitPath`` (AIResponseCache)."""
+        return None
+
+    def _rebuild_hit_path(self) -> None:
+        """Serve L1 hits with ``_core.HitPath``: lookup, hit counter and monitor
+        record in one C call. Not used when the memory tier has its own clock or
+        the monitor is not a ``CachePerformanceMonitor`` (those go through
+        Python, as before)."""
+        old = self.__dict__.get("_hot")
+        if old is not None:
+            self._hot_hits += old.hits
+        self._hot = None
+        l1 = self.__dict__.get("_l1_cache")
+        monitor = self.__dict__.get("_performance_monitor")
+        if (
+            type(l1) is not InMemoryCache
+            or l1._clock is not None
+            or self.__dict__.get("l1_coherence")  # L1 valid only while tracked
+            or type(self)._fire_callback is not GenericRedisCache._fire_callback
+        ):
+            return
+        if monitor is None:
+            recorder = None
+        elif type(monitor) is CachePerformanceMonitor:
+            recorder = monitor._op_records
+        else:
+            return
+        self._hot = _core.HitPath(l1._tier, recorder, self._hit_path_ai())
+
+    def _fire_hit_callbacks(self, key: str, value: Any) -> None:
+        """get_success callbacks after a hit the hit path served (it did the
+        accounting callback, if any, itself). A ``_fire_callback`` patched on the
+        instance (as the original's tests do) sees the event instead."""
+        patched = self.__dict__.get("_fire_callback")
+        if patched is not None:
+            patched("get_success", key, value)
+            return
+        callbacks = self._callbacks.get("get_success")
+        if not callbacks:
+            return
+        accounted = self._hit_accounted
+        for callback in list(callbacks):
+            if callback is accounted or callback == accounted:
+                continue
+            try:
+                callback(key, value)
+            except Exception as exc:
+                logger.warning("Callback for event '%s' failed: %s", "get_success", exc)
+
+    def _counter_values(self) -> dict[str, int]:
+        """``_counters`` plus the hits the C hit path counted."""
+        c = dict(self._counters)
+        hot = self._hot
+        served = self._hot_hits + (hot.hits if hot is not None else 0)
+        c["hits"] += served
+        c["l1_hits"] += served
+        return c
+
     # -- monitoring ---------------------------------------------------------------
 
     def _record(
@@ -964,11 +1050,27 @@ class GenericRedisCache(CacheInterface):
 
     async def get(self, key: str) -> Any:
         """The cached value, or None (missing, expired, Redis unavailable, corrupt)."""
+        hot = self._hot
+        if hot is not None and type(key) is str:
+            value = hot.get(key)  # lookup, counters and monitor record, in C
+            if value is not None:
+                callbacks = self._callbacks.get("get_success")
+                if (
+                    callbacks
+                    and (len(callbacks) > 1 or callbacks[0] != self._hit_accounted)
+                ) or "_fire_callback" in self.__dict__:
+                    self._fire_hit_callbacks(key, value)
+                return value
+            return await self._get_below_l1(key, True)
+        return await self._get_below_l1(key, False)
+
+    async def _get_below_l1(self, key: str, l1_checked: bool) -> Any:
+        """get() after the hit path (``l1_checked``: it already missed L1)."""
         if type(key) is not str:
             key = _checked_key(key)
         start = _perf()
         l1 = self.l1_cache if not self.l1_coherence else self._coherent_l1()
-        if l1 is not None:
+        if l1 is not None and not l1_checked:
             value = await l1.get(key)
             if value is not None:
                 self._counters["hits"] += 1
@@ -1537,7 +1639,7 @@ class GenericRedisCache(CacheInterface):
     def get_stats(self) -> dict[str, Any]:
         """Counters of this cache, its L1, its connection and its codec (no secrets).
         ``hit_rate`` is a percentage, as in ``InMemoryCache.get_stats``."""
-        c = self._counters
+        c = self._counter_values()
         lookups = c["hits"] + c["misses"]
         redis = self.redis
         conn = redis.connection if type(redis) is RedisClient else self._connection
@@ -1567,7 +1669,7 @@ class GenericRedisCache(CacheInterface):
     async def get_cache_stats(self) -> dict[str, Any]:
         """Status shape of ``InMemoryCache.get_cache_stats`` with a live Redis part:
         ``redis.status`` is "connected", "unavailable" or "error"."""
-        c = self._counters
+        c = self._counter_values()
         total = c["hits"] + c["misses"]
         l1 = self.l1_cache
         if l1 is not None:

@@ -90,11 +90,17 @@ test_retention_from_the_old_end(void)
     rec.timestamp = 1070; /* cutoff 1010: the first leaves */
     CHECK(aic_oprec_push(r, &rec, 1) == AIC_OK);
     CHECK(aic_oprec_len(r) == 2 && aic_oprec_at(r, 0)->timestamp == 1030);
-    /* a clock stepped back: the old record sits behind a recent one and stays
-     * (readers filter by timestamp) */
+    /* a clock stepped back: an old record sits behind recent ones */
     rec.timestamp = 10;
     CHECK(aic_oprec_push(r, &rec, 1) == AIC_OK);
     CHECK(aic_oprec_len(r) == 3);
+    rec.timestamp = 1075; /* cutoff 1015: the stale one in the middle leaves */
+    CHECK(aic_oprec_push(r, &rec, 1) == AIC_OK);
+    CHECK(aic_oprec_len(r) == 3);
+    CHECK(aic_oprec_at(r, 0)->timestamp == 1030 &&
+          aic_oprec_at(r, 1)->timestamp == 1070);
+    CHECK(aic_oprec_at(r, 2)->timestamp == 1075 && aic_oprec_seq(r, 2) == 4);
+    CHECK(aic_oprec_index(r, 3) == 2); /* seq 3 (the stale one) is gone */
     rec.timestamp = 2000; /* cutoff 1940: everything before the new one leaves */
     CHECK(aic_oprec_push(r, &rec, 1) == AIC_OK);
     CHECK(aic_oprec_len(r) == 1 && aic_oprec_at(r, 0)->timestamp == 2000);
@@ -138,10 +144,10 @@ test_counters_series_and_buckets(void)
         CHECK(aic_oprec_push(r, &rec, 1) == AIC_OK);
     }
     s = aic_oprec_series_list(r, &n);
-    CHECK(n == AIC_OPREC_MAX_SERIES);
+    CHECK(n == AIC_OPREC_MAX_SERIES + 1);
     CHECK(s[n - 1].op == 99 && s[n - 1].tier == 98);
     uint64_t overflowed = s[n - 1].negative;
-    CHECK(overflowed == 5 + 3 + 1); /* 256 places: 3 used before, 1 kept for overflow */
+    CHECK(overflowed == 5 + 3); /* 3 places were taken before the loop */
     aic_oprec_reset(r);
     s = aic_oprec_series_list(r, &n);
     CHECK(n == 0 && c->total == 0 && aic_oprec_len(r) == 0);
@@ -162,6 +168,8 @@ test_clear_resize_and_reentrant_release(void)
     CHECK(aic_oprec_capacity(r) == 2 && aic_oprec_len(r) == 2);
     CHECK(vals[0].refs == 0 && vals[1].refs == 0 && vals[3].refs == 1);
     CHECK(aic_oprec_at(r, 0)->op == 2 && aic_oprec_seq(r, 0) == 2);
+    CHECK(aic_oprec_index(r, 0) == 0 && aic_oprec_index(r, 3) == 1);
+    CHECK(aic_oprec_index(r, 4) == 2);
     CHECK(aic_oprec_resize(r, 8) == AIC_OK);
     CHECK(aic_oprec_len(r) == 2 && aic_oprec_at(r, 1)->op == 3);
     /* a release that records into the same recorder runs once it is consistent */
