@@ -831,7 +831,7 @@ def test_security_helpers(url: str) -> None:
         assert result is not None and not result.is_secure
         assert "No authentication configured" in result.vulnerabilities
         report = await cache.generate_security_report()
-        assert "REDIS SECURITY REPORT" in report
+        assert "REDIS CACHE SECURITY ASSESSMENT REPORT" in report
         test = await cache.test_security_configuration()
         assert test["connection_successful"] is True
         await cache.disconnect()

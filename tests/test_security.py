@@ -618,7 +618,9 @@ def test_tls_verified_connection_and_validation(redis_tls: RedisServer) -> None:
         r.security_score
     )
     report = manager.generate_security_report()
-    assert "REDIS SECURITY REPORT" in report and r.tls_version in report
+    assert (
+        "REDIS CACHE SECURITY ASSESSMENT REPORT" in report and r.tls_version in report
+    )
     assert monitor.total_operations >= 1  # secure_connection_create recorded
 
 

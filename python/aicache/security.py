@@ -58,7 +58,17 @@ _FALSE = ("false", "0", "no", "off", "")
 
 # Vulnerability strings that make a validation result insecure whatever its score.
 VULN_NO_AUTH = "No authentication configured"
+# The original's explanatory entries (reports and alerts match on them).
+VULN_NO_AUTH_DETAIL = (
+    "No authentication configured - Redis is accessible without credentials"
+)
 VULN_PLAINTEXT = "Unencrypted connection - data transmitted in plain text"
+VULN_NO_VERIFY = (
+    "Certificate verification disabled - vulnerable to man-in-the-middle attacks"
+)
+VULN_WEAK_PASSWORD = (
+    "Weak password - consider using a stronger password (≥12 characters)"
+)
 VULN_PLAINTEXT_PRODUCTION = "Unencrypted connection in production"
 VULN_BAD_CERTIFICATES = "Invalid or expired certificates"
 VULN_WEAK_CIPHERS = "Weak cipher suites"
@@ -818,6 +828,7 @@ class RedisCacheSecurityManager:
             checks["certificates"] = cert_notes
             if not auth_configured:
                 vulnerabilities.append(VULN_NO_AUTH)
+                vulnerabilities.append(VULN_NO_AUTH_DETAIL)
             if not tls_enabled:
                 # Plaintext is a vulnerability everywhere (as in the original);
                 # production adds the critical entry that makes the result insecure.
@@ -828,11 +839,17 @@ class RedisCacheSecurityManager:
             elif not cert_valid:
                 vulnerabilities.append(VULN_BAD_CERTIFICATES)
             if tls_enabled and not config.verify_certificates:
-                warnings.append("Certificate verification disabled")
+                vulnerabilities.append(VULN_NO_VERIFY)
             if _weak_ciphers(config.cipher_suites):
                 vulnerabilities.append(VULN_WEAK_CIPHERS)
-            if config.redis_auth and len(config.redis_auth) < 16:
+            if config.redis_auth and len(config.redis_auth) < 12:
+                vulnerabilities.append(VULN_WEAK_PASSWORD)
+            elif config.redis_auth and len(config.redis_auth) < 16:
                 warnings.append("Redis password shorter than 16 characters")
+            if config.connection_timeout > 60:
+                warnings.append(
+                    "Long connection timeout may increase vulnerability window"
+                )
             tls_version = cipher = None
             if tls_session is not None:
                 tls_version = tls_session.version()
@@ -849,9 +866,10 @@ class RedisCacheSecurityManager:
                 warnings=warnings,
                 detailed_checks=checks,
                 connection_encrypted=connection_encrypted,
-                auth_method="acl"
+                # The original's names for the two methods.
+                auth_method="ACL"
                 if acl_enabled
-                else "password"
+                else "AUTH"
                 if auth_configured
                 else None,
                 tls_version=tls_version,
@@ -1020,50 +1038,83 @@ class RedisCacheSecurityManager:
             else "LOW"
         )
 
-        def yn(flag: bool) -> str:
-            return "yes" if flag else "no"
+        def mark(flag: bool, yes: str = "Enabled", no: str = "Disabled") -> str:
+            return f"✅ {yes}" if flag else f"❌ {no}"
 
+        def numbered(title: str, icon: str, items: list[str]) -> list[str]:
+            if not items:
+                return []
+            rule = "-" * len(title)
+            return [
+                title,
+                rule,
+                *(f"{i}. {icon} {item}" for i, item in enumerate(items, 1)),
+                "",
+            ]
+
+        # The original's layout and lines (operators and tests read them), with
+        # aicache's live-connection facts added.
+        expiry = result.certificate_expiry_days
         lines = [
-            "REDIS SECURITY REPORT",
+            "=" * 60,
+            "REDIS CACHE SECURITY ASSESSMENT REPORT",
             "=" * 60,
             f"Generated: {datetime.now(UTC).isoformat()}",
             "",
-            "OVERALL",
-            f"  Secure: {yn(result.is_secure)}",
-            f"  Score: {result.security_score}/100 ({level})",
-            f"  Configured level: {config.security_level}",
+            "EXECUTIVE SUMMARY",
+            "-" * 20,
+            f"Security Status: {'✅ SECURE' if result.is_secure else '❌ INSECURE'}",
+            f"Security Score: {result.security_score}/100",
+            f"Score: {result.security_score}/100 ({level})",
+            f"Security Level: {config.security_level}",
             "",
-            "AUTHENTICATION",
-            f"  Configured: {yn(result.auth_configured)}",
-            f"  Method: {result.auth_method or 'none'}",
-            f"  ACL: {yn(result.acl_enabled)}",
-            "",
-            "ENCRYPTION IN TRANSIT",
-            f"  TLS enabled: {yn(result.tls_enabled)}",
-            f"  Connection encrypted: {yn(result.connection_encrypted)}",
-            f"  TLS version: {result.tls_version or 'n/a'}",
-            f"  Cipher: {result.cipher_suite or 'n/a'}",
-            f"  Certificates valid: {yn(result.certificate_valid)}",
-            f"  Certificate expiry (days): {result.certificate_expiry_days if result.certificate_expiry_days is not None else 'n/a'}",
-            "",
-            "ENCRYPTION AT REST",
-            f"  Encryption key configured: {yn(_encryption_key_configured(config))}",
-            "",
-            f"VULNERABILITIES ({len(result.vulnerabilities)})",
+            "SECURITY CONFIGURATION",
+            "-" * 25,
+            f"Authentication: {mark(result.auth_configured)}",
         ]
-        lines.extend(f"  - {v}" for v in result.vulnerabilities or ["none"])
-        lines.append("")
-        lines.append(f"WARNINGS ({len(result.warnings)})")
-        lines.extend(f"  - {w}" for w in result.warnings or ["none"])
-        lines.append("")
-        lines.append(f"RECOMMENDATIONS ({len(result.recommendations)})")
-        lines.extend(f"  - {r}" for r in result.recommendations or ["none"])
-        lines.append("")
-        lines.append("CONFIGURATION")
-        lines.append(f"  Connection timeout: {config.connection_timeout}s")
-        lines.append(f"  Socket timeout: {config.socket_timeout}s")
-        lines.append(f"  Max retries: {config.max_retries}")
-        lines.append(f"  Security events recorded: {len(self._security_events)}")
+        if result.auth_method:
+            lines.append(f"Auth Method: {result.auth_method}")
+        lines.append(f"TLS Encryption: {mark(result.tls_enabled)}")
+        if result.tls_version:
+            lines.append(f"TLS Version: {result.tls_version}")
+        if result.cipher_suite:
+            lines.append(f"Cipher: {result.cipher_suite}")
+        lines += [
+            f"Connection Encrypted: {mark(result.connection_encrypted, 'Yes', 'No')}",
+            f"ACL Authentication: {mark(result.acl_enabled)}",
+            "Certificate Validation: "
+            + mark(result.certificate_valid, "Valid", "Invalid"),
+            "Certificate Expiry (days): "
+            + (str(expiry) if expiry is not None else "n/a"),
+            "Encryption At Rest: "
+            + mark(_encryption_key_configured(config), "Key configured", "No key"),
+            "",
+        ]
+        lines += numbered("SECURITY VULNERABILITIES", "❌", result.vulnerabilities)
+        lines += numbered("SECURITY WARNINGS", "⚠️", result.warnings)
+        lines += numbered("SECURITY RECOMMENDATIONS", "💡", result.recommendations)
+        if result.detailed_checks:
+            lines += ["DETAILED SECURITY CHECKS", "-" * 26]
+            lines += [
+                f"{check.title()}: {value}"
+                for check, value in result.detailed_checks.items()
+            ]
+            lines.append("")
+        if self._security_events:
+            lines += ["RECENT SECURITY EVENTS", "-" * 24]
+            lines += [
+                f"• {event.get('event_type', 'unknown')}"
+                for event in list(self._security_events)[-5:]
+            ]
+            lines.append("")
+        lines += [
+            "=" * 60,
+            "Report generated by Redis Cache Security Manager",
+            f"Configuration Security Level: {config.security_level}",
+            f"Connection timeout: {config.connection_timeout}s, socket timeout: "
+            f"{config.socket_timeout}s, max retries: {config.max_retries}",
+            "=" * 60,
+        ]
         return "\n".join(lines)
 
     def get_security_status(self) -> dict[str, Any]:
