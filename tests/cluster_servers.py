@@ -65,6 +65,7 @@ class Node:
         self.port = port
         self.host = "127.0.0.1"
         self.argv = argv
+        self.password: str | None = None  # for cli()
         self.proc: subprocess.Popen[bytes] | None = None
         workdir.mkdir(parents=True, exist_ok=True)
 
@@ -108,8 +109,9 @@ class Node:
 
     def cli(self, *args: str, check: bool = True) -> str:
         assert REDIS_CLI is not None
+        auth = ["--no-auth-warning", "-a", self.password] if self.password else []
         out = subprocess.run(
-            [REDIS_CLI, "-h", self.host, "-p", str(self.port), *args],
+            [REDIS_CLI, "-h", self.host, "-p", str(self.port), *auth, *args],
             capture_output=True, timeout=15, check=check,
         )  # fmt: skip
         return out.stdout.decode(errors="replace").strip()
@@ -241,16 +243,29 @@ class SentinelSet:
 
     SERVICE = "mymaster"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        password: str | None = None,
+        sentinel_password: str | None = None,
+    ) -> None:
+        """password: the data nodes' requirepass; sentinel_password: the
+        sentinels' own (clients and the other sentinels must give it)."""
         assert REDIS_SENTINEL is not None
         self.workdir = workdir
+        self.password = password
+        self.sentinel_password = sentinel_password
         p1, p2 = cluster_port(), cluster_port()
+        auth: list[str] = []
+        if password is not None:
+            auth = ["--requirepass", password, "--masterauth", password]
         self.primary = Node(
-            workdir / "primary", p1, _server_argv(workdir / "primary", p1)
+            workdir / "primary", p1, _server_argv(workdir / "primary", p1, *auth)
         )
         self.replica = Node(
             workdir / "replica", p2,
-            _server_argv(workdir / "replica", p2, "--replicaof", "127.0.0.1", str(p1)),
+            _server_argv(workdir / "replica", p2, "--replicaof", "127.0.0.1", str(p1),
+                         *auth),
         )  # fmt: skip
         self.sentinels: list[Node] = []
         for i in range(3):
@@ -265,13 +280,35 @@ class SentinelSet:
                 f"sentinel down-after-milliseconds {self.SERVICE} 1000\n"
                 f"sentinel failover-timeout {self.SERVICE} 5000\n"
                 f"sentinel parallel-syncs {self.SERVICE} 1\n"
+                + (
+                    f"sentinel auth-pass {self.SERVICE} {password}\n"
+                    if password
+                    else ""
+                )
+                + (
+                    f"requirepass {sentinel_password}\n"
+                    f"sentinel sentinel-pass {sentinel_password}\n"
+                    if sentinel_password
+                    else ""
+                )
             )
-            self.sentinels.append(Node(d, port, [REDIS_SENTINEL, str(conf)]))
+            sentinel = Node(d, port, [REDIS_SENTINEL, str(conf)])
+            sentinel.password = sentinel_password
+            self.sentinels.append(sentinel)
+        self.primary.password = self.replica.password = password
 
     @property
     def url(self) -> str:
+        from urllib.parse import quote
+
         hosts = ",".join(f"{s.host}:{s.port}" for s in self.sentinels)
-        return f"redis+sentinel://{hosts}/{self.SERVICE}"
+        cred = f":{quote(self.password, safe='')}@" if self.password else ""
+        query = (
+            f"?sentinel_password={quote(self.sentinel_password, safe='')}"
+            if self.sentinel_password
+            else ""
+        )
+        return f"redis+sentinel://{cred}{hosts}/{self.SERVICE}{query}"
 
     def start(self) -> None:
         self.primary.start()
@@ -349,6 +386,24 @@ def sentinel_set_fn(
 ) -> Iterator[SentinelSet]:
     _require(REDIS_SERVER, REDIS_CLI, REDIS_SENTINEL)
     sentinels = SentinelSet(tmp_path_factory.mktemp("sentinel"))
+    try:
+        sentinels.start()
+        yield sentinels
+    finally:
+        sentinels.stop()
+
+
+@pytest.fixture
+def sentinel_set_auth_fn(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[SentinelSet]:
+    """Data nodes with a password, sentinels with another one of their own."""
+    _require(REDIS_SERVER, REDIS_CLI, REDIS_SENTINEL)
+    sentinels = SentinelSet(
+        tmp_path_factory.mktemp("sentinel-auth"),
+        password="data-pw:/@",
+        sentinel_password="sentinel-pw",
+    )
     try:
         sentinels.start()
         yield sentinels

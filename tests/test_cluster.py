@@ -268,6 +268,7 @@ async def test_primary_killed_under_load_fails_over(
             victim.kill()
 
         await asyncio.gather(killer(), *(worker(i) for i in range(64)))
+        conn_stats = cache.redis.connection.stats()
     assert not wrong
     assert kill_at and errors, "the kill should have caused some errors"
     last_error = max(errors)
@@ -276,6 +277,8 @@ async def test_primary_killed_under_load_fails_over(
         f"after the kill; {len(ok_after)} successes after it"
     )
     assert last_error - kill_at[0] < 6.0, "service did not recover within 6 s"
+    # Thousands of failed commands, yet refreshes stay rate-limited (0.25 s).
+    assert conn_stats["refreshes"] <= 9.0 / 0.25 + 5, conn_stats["refreshes"]
     assert any(t > last_error for t in ok_after), "no success after the last error"
     cluster.wait_ok()
 

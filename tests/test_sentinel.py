@@ -116,3 +116,25 @@ async def test_sentinel_auth_and_unknown_service(sentinel_set_fn: SentinelSet) -
             await conn.connect()
     finally:
         await conn.close()
+
+
+@run_async
+async def test_sentinels_with_their_own_password(
+    sentinel_set_auth_fn: SentinelSet,
+) -> None:
+    """The sentinels' password comes from ?sentinel_password=, the data nodes'
+    from the URL's userinfo; a client without the sentinels' password is refused."""
+    sset = sentinel_set_auth_fn
+    cache = make_cache(sset.url, enable_l1_cache=False, fail_on_connection_error=True)
+    async with cache:
+        await cache.set("k", "v")
+        assert await cache.get("k") == "v"
+        assert sset.primary.cli("EXISTS", "k") == "1"
+    assert "data-pw" not in cache.get_stats()["redis_url"]
+    hosts = [s.address for s in sset.sentinels]
+    wrong = SentinelConnection(hosts, sset.SERVICE, password="data-pw:/@", watch=False)
+    try:
+        with pytest.raises(RedisConnectionError, match="no sentinel knows"):
+            await wrong.connect()
+    finally:
+        await wrong.close()

@@ -25,7 +25,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ._connection import RedisConnection, RedisConnectionError, RedisReplyError
+from ._connection import (
+    RedisAuthError,
+    RedisConnection,
+    RedisConnectionError,
+    RedisReplyError,
+)
 from .exceptions import ConfigurationError
 from .pubsub import PubSubLink
 
@@ -220,7 +225,7 @@ class SentinelConnection:
                 reply = await conn.execute(
                     "SENTINEL", "get-master-addr-by-name", self._service
                 )
-            except (RedisConnectionError, RedisReplyError) as exc:
+            except (RedisConnectionError, RedisReplyError, RedisAuthError) as exc:
                 errors.append(f"{conn.url}: {exc}")
                 continue
             if not reply:
