@@ -259,3 +259,77 @@ def test_ai_calls_on_redis_carry_the_seed_metadata(redis_plain: Any) -> None:
             await cache.disconnect()
 
     run(main())
+
+
+def test_l1_aliases_are_honoured_with_a_deprecation_warning() -> None:
+    with pytest.warns(DeprecationWarning, match="memory_cache_size is deprecated"):
+        cache = GenericRedisCache(redis_url=_closed_url(), memory_cache_size=500)
+    assert cache.l1_cache is not None and cache.l1_cache.max_size == 500
+    with pytest.warns(DeprecationWarning, match="enable_memory_cache is deprecated"):
+        cache = GenericRedisCache(redis_url=_closed_url(), enable_memory_cache=False)
+    assert cache.l1_cache is None
+    with pytest.warns(DeprecationWarning, match="memory_cache_size"):
+        run(CacheFactory().for_web_app(redis_url=_closed_url(), memory_cache_size=20))
+
+
+def test_unknown_constructor_arguments_are_reported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level("WARNING", logger="aicache.redis_generic"):
+        GenericRedisCache(redis_url=_closed_url(), l1_size=5)
+    assert "ignores unknown arguments: ['l1_size']" in caplog.text
+
+
+@pytest.mark.parametrize("name", ["REDIS_TLS_PROTOCOLS", "REDIS_TLS_CERT_REQS"])
+def test_seed_tls_variables_are_rejected_with_a_message(name: str) -> None:
+    from aicache.exceptions import ConfigurationError
+    from aicache.settings import resolve_cache_config
+
+    with pytest.raises(ConfigurationError, match=f"{name} is not supported: ") as info:
+        resolve_cache_config({name: "TLSv1.2"})
+    assert info.value.context["field"] == name
+
+
+def test_redis_errors_are_public_under_infrastructure_error() -> None:
+    import aicache
+    from aicache import _connection, exceptions
+
+    for name in ("RedisConnectionError", "RedisTimeoutError", "RedisAuthError"):
+        cls = getattr(aicache, name)
+        assert cls is getattr(exceptions, name) is getattr(_connection, name)
+        assert issubclass(cls, aicache.InfrastructureError)
+        assert name in exceptions.__all__ and name in aicache.__all__
+    assert issubclass(aicache.RedisTimeoutError, aicache.RedisConnectionError)
+
+
+@pytest.mark.redis
+def test_wrong_password_is_reported_as_authentication_failure(
+    redis_password: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = redis_password.plain_url.replace("redis://", "redis://:wrong@")
+    with caplog.at_level("WARNING", logger="aicache.factory"):
+        cache = run(CacheFactory().for_web_app(redis_url=url))
+    assert isinstance(cache, InMemoryCache)
+    assert cache.fallback_reason is not None
+    assert cache.fallback_reason.startswith("authentication failed")
+    factory_lines = [
+        r.getMessage() for r in caplog.records if r.name == "aicache.factory"
+    ]
+    assert len(factory_lines) == 1
+    assert "authentication failed" in factory_lines[0]
+    assert "unreachable" not in factory_lines[0]
+
+
+def test_one_warning_per_condition(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REDIS_ENCRYPTION_KEY", raising=False)
+    with caplog.at_level("WARNING"):
+        run(CacheFactory().for_web_app(redis_url=_closed_url()))
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    no_key = [r for r in warnings if "REDIS_ENCRYPTION_KEY" in r.getMessage()]
+    encryption_off = [r for r in warnings if "encryption is disabled" in r.getMessage()]
+    connect = [r for r in warnings if "127.0.0.1" in r.getMessage()]
+    assert len(no_key) == 1 and not encryption_off, [r.getMessage() for r in warnings]
+    assert len(connect) == 1, [r.getMessage() for r in warnings]
+    assert len(warnings) == 2, [r.getMessage() for r in warnings]

@@ -76,13 +76,10 @@ def test_constructor_creates_a_monitor_when_none_given() -> None:
     assert isinstance(cache.performance_monitor, CachePerformanceMonitor)
 
 
-def test_memory_cache_size_is_a_deprecated_alias(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    with caplog.at_level(logging.WARNING, logger="aicache.redis_ai"):
+def test_memory_cache_size_is_a_deprecated_alias() -> None:
+    with pytest.warns(DeprecationWarning, match="memory_cache_size is deprecated"):
         cache = make(memory_cache_size=42)
     assert cache.memory_cache_size == 42
-    assert any("deprecated" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize(

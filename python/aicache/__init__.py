@@ -46,6 +46,10 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "ApplicationError": ("exceptions", "ApplicationError"),
     "ConfigurationError": ("exceptions", "ConfigurationError"),
     "InfrastructureError": ("exceptions", "InfrastructureError"),
+    "RedisAuthError": ("exceptions", "RedisAuthError"),
+    "RedisConnectionError": ("exceptions", "RedisConnectionError"),
+    "RedisReplyError": ("exceptions", "RedisReplyError"),
+    "RedisTimeoutError": ("exceptions", "RedisTimeoutError"),
     "ValidationError": ("exceptions", "ValidationError"),
     "CacheFactory": ("factory", "CacheFactory"),
     "CacheKeyGenerator": ("key_generator", "CacheKeyGenerator"),
@@ -120,6 +124,10 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: plain imports
     from aicache.exceptions import ApplicationError as ApplicationError
     from aicache.exceptions import ConfigurationError as ConfigurationError
     from aicache.exceptions import InfrastructureError as InfrastructureError
+    from aicache.exceptions import RedisAuthError as RedisAuthError
+    from aicache.exceptions import RedisConnectionError as RedisConnectionError
+    from aicache.exceptions import RedisReplyError as RedisReplyError
+    from aicache.exceptions import RedisTimeoutError as RedisTimeoutError
     from aicache.exceptions import ValidationError as ValidationError
     from aicache.factory import CacheFactory as CacheFactory
     from aicache.key_generator import CacheKeyGenerator as CacheKeyGenerator

@@ -28,7 +28,14 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from . import _core
-from .exceptions import ConfigurationError, InfrastructureError
+from .exceptions import (
+    ConfigurationError,
+    InfrastructureError,
+    RedisAuthError,
+    RedisConnectionError,
+    RedisReplyError,
+    RedisTimeoutError,
+)
 from .redis_url import RedisURL, parse_redis_url
 
 __all__ = [
@@ -38,27 +45,6 @@ __all__ = [
     "RedisReplyError",
     "RedisTimeoutError",
 ]
-
-
-class RedisConnectionError(InfrastructureError):
-    """The link to Redis is down, was refused or reset, or the breaker is open."""
-
-
-class RedisTimeoutError(RedisConnectionError):
-    """Connecting, or waiting for a reply, took longer than allowed."""
-
-
-class RedisAuthError(InfrastructureError):
-    """Redis refused the credentials (NOAUTH, WRONGPASS, NOPERM)."""
-
-
-class RedisReplyError(InfrastructureError):
-    """Redis answered a command with an error reply (e.g. WRONGTYPE)."""
-
-    @property
-    def code(self) -> str:
-        """The error code: the first word of the reply (``ERR``, ``WRONGTYPE``...)."""
-        return self.message.split(" ", 1)[0]
 
 
 _AUTH_PREFIXES = ("NOAUTH", "WRONGPASS", "NOPERM")

@@ -254,6 +254,8 @@ class EncryptedCacheLayer:
         self,
         encryption_key: str | bytes | None = None,
         performance_monitoring: bool = True,
+        *,
+        _warn_disabled: bool = True,
     ) -> None:
         self.logger = logger
         if not CRYPTOGRAPHY_AVAILABLE:
@@ -293,7 +295,7 @@ class EncryptedCacheLayer:
                 "(%d key(s); the first one encrypts)",
                 self.fernet.key_count,
             )
-        else:
+        elif _warn_disabled:  # create_encryption_layer_from_env warns once itself
             self.logger.warning(
                 "⚠️  SECURITY WARNING: Cache encryption is disabled!\n"
                 "Cache data will be stored UNENCRYPTED in Redis.\n"
@@ -519,5 +521,5 @@ def create_encryption_layer_from_env() -> EncryptedCacheLayer:
             '"from aicache.encryption import FernetKeyring; '
             'print(FernetKeyring.generate_key().decode())"'
         )
-        return EncryptedCacheLayer(encryption_key=None)
+        return EncryptedCacheLayer(encryption_key=None, _warn_disabled=False)
     return EncryptedCacheLayer(encryption_key=key)

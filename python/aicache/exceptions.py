@@ -1,7 +1,14 @@
-"""Exception hierarchy of the original template (spec section 2).
+"""Exception hierarchy of the original template (spec section 2), plus the Redis errors.
 
 ``InfrastructureError`` deliberately does not derive from ``ApplicationError``:
-the template maps it to HTTP 503 through a separate handler.
+the template maps it to HTTP 503 through a separate handler. The Redis errors are
+``InfrastructureError`` subclasses, so a handler for it covers them::
+
+    InfrastructureError
+    ├── RedisConnectionError      link down, refused, reset, circuit breaker open
+    │   └── RedisTimeoutError     connect or reply took too long
+    ├── RedisAuthError            Redis refused the credentials (NOAUTH, WRONGPASS, NOPERM)
+    └── RedisReplyError           any other error reply (``.code``: WRONGTYPE, ...)
 """
 
 from typing import Any
@@ -10,6 +17,10 @@ __all__ = [
     "ApplicationError",
     "ConfigurationError",
     "InfrastructureError",
+    "RedisAuthError",
+    "RedisConnectionError",
+    "RedisReplyError",
+    "RedisTimeoutError",
     "ValidationError",
 ]
 
@@ -46,3 +57,24 @@ class InfrastructureError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class RedisConnectionError(InfrastructureError):
+    """The link to Redis is down, was refused or reset, or the breaker is open."""
+
+
+class RedisTimeoutError(RedisConnectionError):
+    """Connecting, or waiting for a reply, took longer than allowed."""
+
+
+class RedisAuthError(InfrastructureError):
+    """Redis refused the credentials (NOAUTH, WRONGPASS, NOPERM)."""
+
+
+class RedisReplyError(InfrastructureError):
+    """Redis answered a command with an error reply (e.g. WRONGTYPE)."""
+
+    @property
+    def code(self) -> str:
+        """The error code: the first word of the reply (``ERR``, ``WRONGTYPE``...)."""
+        return self.message.split(" ", 1)[0]

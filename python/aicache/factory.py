@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -33,6 +35,7 @@ from aicache.config import CacheConfig
 from aicache.exceptions import (
     ConfigurationError,
     InfrastructureError,
+    RedisAuthError,
     ValidationError,
 )
 from aicache.memory import InMemoryCache
@@ -223,9 +226,10 @@ def _size_alias(l1_cache_size: Any, kwargs: dict[str, Any]) -> Any:
     size = kwargs.pop("memory_cache_size", None)
     if size is None:
         return l1_cache_size
-    logger.warning(
-        "memory_cache_size is deprecated; use l1_cache_size (using l1_cache_size=%s)",
-        size,
+    warnings.warn(
+        f"memory_cache_size is deprecated; use l1_cache_size (using l1_cache_size={size!r})",
+        DeprecationWarning,
+        stacklevel=3,
     )
     return size
 
@@ -249,8 +253,6 @@ def _l1_size(config: Mapping[str, Any]) -> Any:
 def connection_failure_reason(exc: BaseException | None) -> str:
     """Why a Redis connection failed, in words a user can act on: authentication
     failed (wrong password or ACL user) is told apart from unreachable."""
-    from aicache._connection import RedisAuthError
-
     if exc is None:
         return "unreachable"
     if isinstance(exc, RedisAuthError) or isinstance(
@@ -439,6 +441,9 @@ class CacheFactory:
         fallback_size: int,
         fail_on_connection_error: bool,
     ) -> GenericRedisCache | InMemoryCache:
+        # The factory reports a failed connect itself (with the fallback it takes):
+        # mark the cache's rate limiter so the same failure is not logged twice.
+        cache._last_error_log["connect"] = time.monotonic()
         if await cache.connect():
             logger.info(
                 "Created %s cache with Redis at %s", cache_type, redact_url(redis_url)

@@ -39,13 +39,17 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Response
 from fastapi.responses import PlainTextResponse
 
 from aicache import dependencies as deps
-from aicache._connection import RedisAuthError, RedisConnectionError
 from aicache.dependencies import (
     cleanup_cache_registry,
     get_cache_config,
     get_cache_service,
 )
-from aicache.exceptions import ConfigurationError, InfrastructureError
+from aicache.exceptions import (
+    ConfigurationError,
+    InfrastructureError,
+    RedisAuthError,
+    RedisConnectionError,
+)
 from aicache.factory import CacheFactory, connection_failure_reason
 from aicache.memory import InMemoryCache
 from aicache.security import redact_url

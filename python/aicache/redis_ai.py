@@ -36,6 +36,7 @@ import logging
 import math
 import sys
 import time
+import warnings
 from collections import defaultdict, deque
 from collections.abc import Callable
 from statistics import mean
@@ -146,7 +147,7 @@ class AIResponseCache(GenericRedisCache):
         hash_algorithm: hashlib constructor (or its name) for long texts.
         text_size_tiers: ``{"small", "medium", "large"}`` character limits
             (default 500 / 5000 / 50000), used for metrics.
-        memory_cache_size: deprecated alias of ``l1_cache_size`` (wins, WARNING).
+        memory_cache_size: deprecated alias of ``l1_cache_size`` (wins, DeprecationWarning).
         operation_ttls: seconds per operation, used by ``set`` without ``ttl``.
 
     Raises:
@@ -171,10 +172,11 @@ class AIResponseCache(GenericRedisCache):
         **kwargs: Any,
     ) -> None:
         if memory_cache_size is not None:
-            logger.warning(
+            warnings.warn(
                 "memory_cache_size is deprecated; use l1_cache_size "
-                "(using l1_cache_size=%s)",
-                memory_cache_size,
+                f"(using l1_cache_size={memory_cache_size!r})",
+                DeprecationWarning,
+                stacklevel=2,
             )
             l1_cache_size = memory_cache_size
         security_config = self._security_config_from(kwargs)

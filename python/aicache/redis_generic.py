@@ -37,6 +37,7 @@ import logging
 import math
 import os
 import time
+import warnings
 import weakref
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -354,6 +355,20 @@ class GenericRedisCache(CacheInterface):
         security_config: SecurityConfig | None = None,
         **kwargs: Any,
     ) -> None:
+        # The seeds' names for the L1 settings: honoured (the original kept a
+        # 100-entry L1 whatever memory_cache_size said), with a DeprecationWarning.
+        if kwargs.get("memory_cache_size") is not None:
+            l1_cache_size = _deprecated_alias(
+                "memory_cache_size", "l1_cache_size", kwargs.pop("memory_cache_size")
+            )
+        if kwargs.get("enable_memory_cache") is not None:
+            enable_l1_cache = _deprecated_alias(
+                "enable_memory_cache",
+                "enable_l1_cache",
+                kwargs.pop("enable_memory_cache"),
+            )
+        kwargs.pop("memory_cache_size", None)
+        kwargs.pop("enable_memory_cache", None)
         _int_param("default_ttl", default_ttl, 1, _MAX_TTL)
         _int_param("l1_cache_size", l1_cache_size, 0, 10000)
         _int_param("compression_level", compression_level, 1, 9)
@@ -395,7 +410,11 @@ class GenericRedisCache(CacheInterface):
         self.l1_coherence = bool(coherence)
         self._connection_options = self._pop_connection_options(kwargs)
         if kwargs:
-            logger.debug("GenericRedisCache ignores arguments: %s", sorted(kwargs))
+            # Accepted for compatibility (the template passes configuration keys
+            # through), but never silently: a typo here would change nothing.
+            logger.warning(
+                "%s ignores unknown arguments: %s", type(self).__name__, sorted(kwargs)
+            )
 
         self._init_security(redis_url, performance_monitor, security_config)
         self._codec = ValueCodec(
@@ -1818,6 +1837,15 @@ def _native_factory() -> bool:
     from aicache import security
 
     return security._uses_native_factory()
+
+
+def _deprecated_alias(old: str, new: str, value: Any) -> Any:
+    warnings.warn(
+        f"{old} is deprecated; use {new} (using {new}={value!r})",
+        DeprecationWarning,
+        stacklevel=3,  # the caller of the cache's constructor
+    )
+    return value
 
 
 def _describe(exc: BaseException | None) -> str:

@@ -770,6 +770,8 @@ class RedisCacheSecurityManager:
             "secure_connection_created" if ok else "secure_connection_failed",
             details,
             success=ok,
+            # The cache logs its failed connects itself (one warning per condition).
+            failure_level=logging.INFO,
         )
         monitor = self.performance_monitor
         if monitor is not None:
@@ -1145,7 +1147,11 @@ class RedisCacheSecurityManager:
         }
 
     def _log_security_event(
-        self, event_type: str, details: dict[str, Any], success: bool = True
+        self,
+        event_type: str,
+        details: dict[str, Any],
+        success: bool = True,
+        failure_level: int = logging.WARNING,
     ) -> None:
         if not getattr(self.config, "enable_security_monitoring", True):
             return
@@ -1157,7 +1163,7 @@ class RedisCacheSecurityManager:
         }
         self._security_events.append(event)
         if getattr(self.config, "log_security_events", True):
-            level = logging.INFO if success else logging.WARNING
+            level = logging.INFO if success else failure_level
             if not success:  # a down server must not flood the log
                 now = time.monotonic()
                 last = self._last_warning.get(event_type)

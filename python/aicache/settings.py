@@ -76,6 +76,7 @@ __all__ = [
     "DEFAULT_PRESET",
     "KNOWN_VARIABLES",
     "LEGACY_VARIABLES",
+    "UNSUPPORTED_VARIABLES",
     "CacheSettings",
     "allowed_preset_names",
     "parse_bool",
@@ -125,6 +126,19 @@ KNOWN_VARIABLES: tuple[str, ...] = (
     "REDIS_RETRY_DELAY",
     "TEST_REDIS_URL",
 )
+
+#: Variables the seed documents name that aicache does not read; setting one is an
+#: error rather than a silently ignored setting.
+UNSUPPORTED_VARIABLES: dict[str, str] = {
+    "REDIS_TLS_PROTOCOLS": (
+        "TLS 1.2 is the minimum and TLS 1.3 is used when the server offers it; "
+        "production presets already require TLS 1.3; SecurityConfig(min_tls_version=772) requires it elsewhere"
+    ),
+    "REDIS_TLS_CERT_REQS": (
+        "certificates are always required with TLS; use "
+        "REDIS_VERIFY_CERTIFICATES=false to skip verification (not in production)"
+    ),
+}
 
 #: Variables of older template versions that nothing reads any more.
 LEGACY_VARIABLES: tuple[str, ...] = (
@@ -321,6 +335,13 @@ class CacheSettings:
                 "CACHE_CUSTOM_CONFIG instead",
                 legacy,
             )
+
+        for name, instead in UNSUPPORTED_VARIABLES.items():
+            if name in env:
+                raise ConfigurationError(
+                    f"{name} is not supported: {instead}",
+                    context={"field": name, "value": env[name], "use_instead": instead},
+                )
 
         preset = DEFAULT_PRESET
         if "CACHE_PRESET" in env:
