@@ -163,6 +163,15 @@ def test_security_warnings_go_through_the_instance_logger(
         r.getMessage().startswith("⚠️  SECURITY WARNING: REDIS_ENCRYPTION_KEY not set!")
         for r in caplog.records
     )
+    # One warning per condition (issue 10): the layer built for a missing key does
+    # not repeat it; a layer built directly without a key still says it is disabled.
+    assert not any(
+        r.getMessage().startswith("⚠️  SECURITY WARNING: Cache encryption is disabled!")
+        for r in caplog.records
+    )
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="aicache.encryption"):
+        EncryptedCacheLayer()
     assert any(
         r.getMessage().startswith("⚠️  SECURITY WARNING: Cache encryption is disabled!")
         for r in caplog.records
