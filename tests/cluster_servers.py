@@ -22,6 +22,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,6 +67,7 @@ class Node:
         self.host = "127.0.0.1"
         self.argv = argv
         self.password: str | None = None  # for cli()
+        self.tls_ca: Path | None = None  # for cli(): the node speaks TLS only
         self.proc: subprocess.Popen[bytes] | None = None
         workdir.mkdir(parents=True, exist_ok=True)
 
@@ -110,6 +112,8 @@ class Node:
     def cli(self, *args: str, check: bool = True) -> str:
         assert REDIS_CLI is not None
         auth = ["--no-auth-warning", "-a", self.password] if self.password else []
+        if self.tls_ca is not None:
+            auth += ["--tls", "--cacert", str(self.tls_ca)]
         out = subprocess.run(
             [REDIS_CLI, "-h", self.host, "-p", str(self.port), *auth, *args],
             capture_output=True, timeout=15, check=check,
@@ -248,24 +252,43 @@ class SentinelSet:
         workdir: Path,
         password: str | None = None,
         sentinel_password: str | None = None,
+        tls: Any = None,
     ) -> None:
         """password: the data nodes' requirepass; sentinel_password: the
-        sentinels' own (clients and the other sentinels must give it)."""
+        sentinels' own (clients and the other sentinels must give it); tls: a
+        redis_servers.TLSFiles, to run every process on TLS ports only."""
         assert REDIS_SENTINEL is not None
         self.workdir = workdir
         self.password = password
         self.sentinel_password = sentinel_password
         p1, p2 = cluster_port(), cluster_port()
+        self.tls = tls
         auth: list[str] = []
         if password is not None:
             auth = ["--requirepass", password, "--masterauth", password]
+        tls_conf: list[tuple[str, str]] = []
+        if tls is not None:
+            tls_conf = [
+                ("tls-cert-file", str(tls.server_cert)),
+                ("tls-key-file", str(tls.server_key)),
+                ("tls-ca-cert-file", str(tls.ca_cert)),
+                ("tls-auth-clients", "no"),
+                ("tls-replication", "yes"),
+            ]
+            for name, value in tls_conf:
+                auth += [f"--{name}", value]
+
+        def ports(port: int) -> list[str]:
+            return ["--port", "0", "--tls-port", str(port)] if tls is not None else []
+
         self.primary = Node(
-            workdir / "primary", p1, _server_argv(workdir / "primary", p1, *auth)
-        )
+            workdir / "primary", p1,
+            _server_argv(workdir / "primary", p1, *auth, *ports(p1)),
+        )  # fmt: skip
         self.replica = Node(
             workdir / "replica", p2,
             _server_argv(workdir / "replica", p2, "--replicaof", "127.0.0.1", str(p1),
-                         *auth),
+                         *auth, *ports(p2)),
         )  # fmt: skip
         self.sentinels: list[Node] = []
         for i in range(3):
@@ -273,8 +296,13 @@ class SentinelSet:
             d = workdir / f"sentinel-{i}"
             d.mkdir(parents=True, exist_ok=True)
             conf = d / "sentinel.conf"
+            listen = f"port {port}\n"
+            if tls is not None:
+                listen = f"port 0\ntls-port {port}\n" + "".join(
+                    f"{name} {value}\n" for name, value in tls_conf
+                )
             conf.write_text(
-                f"port {port}\nbind 127.0.0.1\nprotected-mode no\ndir {d}\n"
+                f"{listen}bind 127.0.0.1\nprotected-mode no\ndir {d}\n"
                 f"logfile {d / 'redis.log'}\n"
                 f"sentinel monitor {self.SERVICE} 127.0.0.1 {p1} 2\n"
                 f"sentinel down-after-milliseconds {self.SERVICE} 1000\n"
@@ -296,6 +324,9 @@ class SentinelSet:
             sentinel.password = sentinel_password
             self.sentinels.append(sentinel)
         self.primary.password = self.replica.password = password
+        if tls is not None:
+            for node in (self.primary, self.replica, *self.sentinels):
+                node.tls_ca = tls.ca_cert
 
     @property
     def url(self) -> str:
@@ -308,7 +339,8 @@ class SentinelSet:
             if self.sentinel_password
             else ""
         )
-        return f"redis+sentinel://{cred}{hosts}/{self.SERVICE}{query}"
+        scheme = "rediss" if self.tls is not None else "redis"
+        return f"{scheme}+sentinel://{cred}{hosts}/{self.SERVICE}{query}"
 
     def start(self) -> None:
         self.primary.start()
@@ -386,6 +418,22 @@ def sentinel_set_fn(
 ) -> Iterator[SentinelSet]:
     _require(REDIS_SERVER, REDIS_CLI, REDIS_SENTINEL)
     sentinels = SentinelSet(tmp_path_factory.mktemp("sentinel"))
+    try:
+        sentinels.start()
+        yield sentinels
+    finally:
+        sentinels.stop()
+
+
+@pytest.fixture
+def sentinel_set_tls_fn(
+    tmp_path_factory: pytest.TempPathFactory, redis_tls_files: Any
+) -> Iterator[SentinelSet]:
+    """Data nodes and sentinels on TLS ports only (certificates of redis_servers)."""
+    _require(REDIS_SERVER, REDIS_CLI, REDIS_SENTINEL)
+    sentinels = SentinelSet(
+        tmp_path_factory.mktemp("sentinel-tls"), tls=redis_tls_files
+    )
     try:
         sentinels.start()
         yield sentinels

@@ -138,3 +138,28 @@ async def test_sentinels_with_their_own_password(
             await wrong.connect()
     finally:
         await wrong.close()
+
+
+@run_async
+async def test_sentinels_and_primary_over_tls(sentinel_set_tls_fn: SentinelSet) -> None:
+    """rediss+sentinel://: the sentinels and the data nodes are reached over
+    verified TLS (the test CA), and nothing listens in plaintext."""
+    sset = sentinel_set_tls_fn
+    assert sset.tls is not None and sset.url.startswith("rediss+sentinel://")
+    config = SecurityConfig(
+        connection_timeout=5, socket_timeout=5, use_tls=True,
+        tls_ca_path=str(sset.tls.ca_cert), verify_certificates=True,
+    )  # fmt: skip
+    cache = GenericRedisCache(
+        redis_url=sset.url, security_config=config, enable_l1_cache=False,
+        fail_on_connection_error=True,
+    )  # fmt: skip
+    async with cache:
+        await cache.set("k", "v")
+        assert await cache.get("k") == "v"
+        conn = cache.redis.connection
+        assert isinstance(conn, SentinelConnection)
+        assert conn.address == sset.primary.address
+        transport = conn.primary_connection._proto.transport
+        assert transport.get_extra_info("ssl_object") is not None
+    assert sset.primary.cli("EXISTS", "k") == "1"
