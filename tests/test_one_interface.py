@@ -333,3 +333,51 @@ def test_one_warning_per_condition(
     assert len(no_key) == 1 and not encryption_off, [r.getMessage() for r in warnings]
     assert len(connect) == 1, [r.getMessage() for r in warnings]
     assert len(warnings) == 2, [r.getMessage() for r in warnings]
+
+
+# ------------------------------------------------------------------ privacy
+
+
+def test_log_key_hides_the_text_and_keeps_the_namespace() -> None:
+    from aicache.privacy import log_key
+
+    ai = InMemoryCache().build_key("my diagnosis is X", "summarize", {})
+    shown = log_key(ai)
+    assert shown.startswith("ai_cache:op:summarize|…#") and "diagnosis" not in shown
+    assert log_key("user:ada@example.com").startswith("user:…#")
+    assert "ada" not in log_key("user:ada@example.com")
+    assert log_key("plain") == log_key("plain") != log_key("other")
+
+
+def test_hash_all_text_keeps_user_text_out_of_keys() -> None:
+    cache = AIResponseCache(redis_url=_closed_url(), hash_all_text=True)
+    key = cache.build_key("my secret", "summarize", {"question": "my ssn?"})
+    assert "secret" not in key and "ssn" not in key and "|txt:hash:" in key
+    fallback = run(
+        CacheFactory().for_ai_app(redis_url=_closed_url(), hash_all_text=True)
+    )
+    assert isinstance(fallback, InMemoryCache)
+    assert fallback.build_key("my secret", "summarize", {}) == cache.build_key(
+        "my secret", "summarize", {}
+    )
+
+
+@pytest.mark.redis
+def test_warning_logs_never_show_keys_in_clear(
+    redis_plain: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def main() -> None:
+        cache = GenericRedisCache(redis_url=redis_plain.url)
+        try:
+            await cache.set("patient:jane-doe", object())  # cannot be serialized
+            memory = InMemoryCache()
+            await memory.set(("patient", "jane-doe"), 1)  # type: ignore[arg-type]
+        finally:
+            await cache.disconnect()
+
+    with caplog.at_level("WARNING"):
+        run(main())
+    logged = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("cannot be stored" in m for m in logged), logged
+    assert any("Cache set error" in m for m in logged), logged
+    assert not any("jane-doe" in m for m in logged), logged

@@ -81,7 +81,12 @@ def __getattr__(name: str) -> Any:
         module_name, attribute = _EXPORTS[name]
     except KeyError:
         raise AttributeError(f"module 'aicache' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(f"aicache.{module_name}"), attribute)
+    try:
+        module = importlib.import_module(f"aicache.{module_name}")
+    except AttributeError as exc:
+        # An AttributeError escaping __getattr__ would read as "no attribute".
+        raise ImportError(f"importing aicache.{module_name} failed: {exc}") from exc
+    value = getattr(module, attribute)
     globals()[name] = value
     return value
 

@@ -126,6 +126,7 @@ _CACHE_OPTIONS = frozenset(
     }
 )
 _AI_OPTIONS = _CACHE_OPTIONS | {
+    "hash_all_text",
     "text_size_tiers",
     "hash_algorithm",
     "redis_password",
@@ -270,6 +271,7 @@ def _stand_in(cache: GenericRedisCache, default_ttl: int, size: int) -> InMemory
     if isinstance(cache, AIResponseCache):
         fallback.operation_ttls = dict(cache.operation_ttls)
         fallback.text_size_tiers = dict(cache.text_size_tiers)
+        fallback.key_generator = cache.key_generator  # the same keys (and privacy)
     return fallback
 
 

@@ -42,6 +42,7 @@ from aicache.base import CacheInterface
 from aicache.exceptions import ConfigurationError
 from aicache.key_generator import CacheKeyGenerator
 from aicache.memory_service import MemoryServiceMixin
+from aicache.privacy import log_key
 
 __all__ = ["InMemoryCache"]
 
@@ -194,7 +195,7 @@ class InMemoryCache(MemoryServiceMixin, CacheInterface):
                 key, time.time() if self._clock is None else self._clock()
             )
         except Exception as e:
-            logger.warning("Cache get error for key %s: %s", key, e)
+            logger.warning("Cache get error for key %s: %s", log_key(key), e)
             return None
 
     async def set(self, key: str, value: Any, ttl: int | None = None) -> None:
@@ -211,28 +212,28 @@ class InMemoryCache(MemoryServiceMixin, CacheInterface):
                 for old in evicted:
                     logger.debug("Evicting key %s (LRU)", old)
         except Exception as e:
-            logger.warning("Cache set error for key %s: %s", key, e)
+            logger.warning("Cache set error for key %s: %s", log_key(key), e)
 
     async def delete(self, key: str) -> None:
         """Remove key if present; never raises."""
         try:
             self._tier.delete(key)
         except Exception as e:
-            logger.warning("Cache delete error for key %s: %s", key, e)
+            logger.warning("Cache delete error for key %s: %s", log_key(key), e)
 
     def discard(self, key: str) -> None:
         """``delete`` without a coroutine (for cleanup code that must not await)."""
         try:
             self._tier.delete(key)
         except Exception as e:
-            logger.warning("Cache delete error for key %s: %s", key, e)
+            logger.warning("Cache delete error for key %s: %s", log_key(key), e)
 
     async def exists(self, key: str) -> bool:
         """Whether key holds a live entry; no LRU change, no hit/miss counting."""
         try:
             return self._tier.contains(key, self._now())
         except Exception as e:
-            logger.warning("Cache exists error for key %s: %s", key, e)
+            logger.warning("Cache exists error for key %s: %s", log_key(key), e)
             return False
 
     async def get_or_set(

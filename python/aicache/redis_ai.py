@@ -149,6 +149,8 @@ class AIResponseCache(GenericRedisCache):
             (default 500 / 5000 / 50000), used for metrics.
         memory_cache_size: deprecated alias of ``l1_cache_size`` (wins, DeprecationWarning).
         operation_ttls: seconds per operation, used by ``set`` without ``ttl``.
+        hash_all_text (keyword): hash every text in keys, however short, so that
+            keys carry no user text (privacy; docs/security.md).
 
     Raises:
         ValidationError: parameters fail ``CacheParameterMapper`` validation.
@@ -180,6 +182,7 @@ class AIResponseCache(GenericRedisCache):
             )
             l1_cache_size = memory_cache_size
         security_config = self._security_config_from(kwargs)
+        hash_all_text = bool(kwargs.pop("hash_all_text", False))
 
         ai_params: dict[str, Any] = {
             "redis_url": redis_url,
@@ -234,6 +237,13 @@ class AIResponseCache(GenericRedisCache):
                 operation_ttls=operation_ttls,
             )
             self._setup_ai_components()
+            if hash_all_text:
+                # Privacy: no raw text in any key (docs/security.md, "Privacy").
+                self.key_generator = CacheKeyGenerator(
+                    text_hash_threshold=0,
+                    hash_algorithm=self.hash_algorithm,
+                    performance_monitor=self.performance_monitor,
+                )
             self._register_ai_callbacks()
             self._rebuild_hit_path()
         except (ValidationError, ConfigurationError):

@@ -52,6 +52,7 @@ from aicache.exceptions import ConfigurationError, InfrastructureError, Validati
 from aicache.key_generator import CacheKeyGenerator
 from aicache.memory import InMemoryCache
 from aicache.monitoring import CachePerformanceMonitor
+from aicache.privacy import log_key
 from aicache.redis_url import parse_redis_url
 from aicache.security import (
     RedisCacheSecurityManager,
@@ -1161,7 +1162,7 @@ class GenericRedisCache(CacheInterface):
         self._counters["corrupt_payloads"] += 1
         self._log_failure(
             "corrupt",
-            f"Unreadable cache payload for key {key!r} treated as a miss: "
+            f"Unreadable cache payload for key {log_key(key)} treated as a miss: "
             f"{_describe(exc)}",
         )
 
@@ -1295,9 +1296,9 @@ class GenericRedisCache(CacheInterface):
         """The value cannot be serialized: keep no stale previous value anywhere."""
         self._counters["serialization_errors"] += 1
         logger.warning(
-            "Cache set error for key %r: value of type %s cannot be stored (%s); "
+            "Cache set error for key %s: value of type %s cannot be stored (%s); "
             "the key was invalidated",
-            key,
+            log_key(key),
             type(value).__name__,
             _describe(exc),
         )

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aicache.exceptions import InfrastructureError, ValidationError
+from aicache.privacy import log_key
 
 __all__ = [
     "ENTRY_MARK",
@@ -754,9 +755,9 @@ async def _fill(
             return await _compute_and_store(cache, guard, key, factory, opts)
     counters["lock_wait_timeouts"] += 1
     logger.warning(
-        "Waited %.1fs for another process to compute %r; computing here",
+        "Waited %.1fs for another process to compute %s; computing here",
         opts.lock_wait,
-        key,
+        log_key(key),
     )
     return await _compute_and_store(cache, guard, key, factory, opts)
 
@@ -781,4 +782,4 @@ async def _refresh(
             await _owned_compute(cache, guard, key, factory, opts, lock)
     except Exception as exc:
         guard.counters["refresh_errors"] += 1
-        logger.warning("Background refresh of %r failed: %s", key, exc)
+        logger.warning("Background refresh of %s failed: %s", log_key(key), exc)

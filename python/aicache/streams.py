@@ -33,6 +33,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from aicache.exceptions import InfrastructureError, ValidationError
+from aicache.privacy import log_key
 from aicache.stream_relay import StreamRelay, decode_item
 
 __all__ = [
@@ -397,7 +398,7 @@ async def _produce(
                 await cache.set(key, entry, ttl)
                 counters["stored"] += 1
             except Exception as exc:  # the stream itself was fine
-                logger.warning("Could not store stream %r: %s", key, exc)
+                logger.warning("Could not store stream %s: %s", log_key(key), exc)
     except asyncio.CancelledError:
         counters["cancelled"] += 1
         error = asyncio.CancelledError()
