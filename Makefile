@@ -14,7 +14,22 @@ SHELL := /bin/bash
 CC ?= cc
 PKGS := libcrypto zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null || echo)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcrypto -lz)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcrypto -lz) -lm
+# Optional fast zlib-format libraries (as setup.py: AICACHE_NO_ISAL=1 /
+# AICACHE_NO_LIBDEFLATE=1 leave them out).  ctest also runs the zlib tests of a
+# build without them (build/c/nofast), so both codec selections stay green.
+ifeq ($(AICACHE_NO_ISAL),)
+ifneq ($(shell echo '\#include <isa-l/igzip_lib.h>' | $(CC) -E -x c - >/dev/null 2>&1 && echo y),)
+FAST_DEFS += -DAIC_HAVE_ISAL
+FAST_LIBS += -lisal
+endif
+endif
+ifeq ($(AICACHE_NO_LIBDEFLATE),)
+ifneq ($(shell echo '\#include <libdeflate.h>' | $(CC) -E -x c - >/dev/null 2>&1 && echo y),)
+FAST_DEFS += -DAIC_HAVE_LIBDEFLATE
+FAST_LIBS += -ldeflate
+endif
+endif
 WARN := -std=c11 -Wall -Wextra -Werror -Wstrict-prototypes -Wwrite-strings -Wno-missing-field-initializers
 CFLAGS_BASE := $(WARN) -g -Icsrc $(PKG_CFLAGS) -D_GNU_SOURCE
 
@@ -29,28 +44,35 @@ B := build/c
 
 $(B)/plain/%: tests/c/%.c $(CORE_SRC) $(CORE_HDR) tests/c/aic_test.h
 	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(FAST_DEFS) -O1 -o $@ $< $(CORE_SRC) $(PKG_LIBS) $(FAST_LIBS)
+
+# The same tests built with system zlib only.
+$(B)/nofast/%: tests/c/%.c $(CORE_SRC) $(CORE_HDR) tests/c/aic_test.h
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -O1 -o $@ $< $(CORE_SRC) $(PKG_LIBS)
 
 $(B)/asan/%: tests/c/%.c $(CORE_SRC) $(CORE_HDR) tests/c/aic_test.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
-		-fno-omit-frame-pointer -o $@ $< $(CORE_SRC) $(PKG_LIBS)
+	$(CC) $(CFLAGS_BASE) $(FAST_DEFS) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+		-fno-omit-frame-pointer -o $@ $< $(CORE_SRC) $(PKG_LIBS) $(FAST_LIBS)
 
-ctest: $(addprefix $(B)/plain/,$(TESTS))
+NOFAST_TESTS := test_zlib test_zlib_fast test_frame
+
+ctest: $(addprefix $(B)/plain/,$(TESTS)) $(addprefix $(B)/nofast/,$(NOFAST_TESTS))
 	@set -e; for t in $^; do echo "== $$t"; ./$$t; done
 
 ctest-asan: $(addprefix $(B)/asan/,$(TESTS))
 	@set -e; for t in $^; do echo "== $$t (asan+ubsan)"; \
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ./$$t; done
 
-ctest-valgrind: $(addprefix $(B)/plain/,$(TESTS))
+ctest-valgrind: $(addprefix $(B)/plain/,$(TESTS)) $(addprefix $(B)/nofast/,$(NOFAST_TESTS))
 	@set -e; for t in $^; do echo "== $$t (valgrind)"; \
 		valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect ./$$t; done
 
 $(B)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(dir $@)
-	clang $(filter-out -Werror,$(CFLAGS_BASE)) -O1 -fsanitize=fuzzer,address,undefined \
-		-Itests/fuzz -o $@ $< $(CORE_SRC) $(PKG_LIBS)
+	clang $(filter-out -Werror,$(CFLAGS_BASE)) $(FAST_DEFS) -O1 -fsanitize=fuzzer,address,undefined \
+		-Itests/fuzz -o $@ $< $(CORE_SRC) $(PKG_LIBS) $(FAST_LIBS)
 
 fuzz-build: $(addprefix $(B)/fuzz/,$(FUZZERS))
 

@@ -5,6 +5,12 @@ Toggles (environment variables):
   AICACHE_COVERAGE=1  --coverage (implies a debug build)
   AICACHE_DEBUG=1     -O0 -g, assertions on, AIC_DEBUG counters
   AICACHE_WERROR=1    -Werror (the test script sets it)
+  AICACHE_NO_ISAL=1        build without ISA-L even when it is installed
+  AICACHE_NO_LIBDEFLATE=1  build without libdeflate even when it is installed
+
+Optional libraries (found with pkg-config, else by a header probe): ISA-L
+(libisal-dev) compresses value frames, libdeflate (libdeflate-dev) inflates
+them; without them system zlib does both, writing and reading the same format.
 """
 
 import glob
@@ -29,6 +35,44 @@ def pkg_config(*args: str) -> list[str]:
     return shlex.split(out)
 
 
+def header_compiles(header: str) -> bool:
+    """Whether the C compiler finds `header` (the probe when pkg-config cannot)."""
+    cc = os.environ.get("CC", "cc")
+    try:
+        return (
+            subprocess.run(
+                [*shlex.split(cc), "-E", "-x", "c", "-"],
+                input=f"#include <{header}>\n",
+                capture_output=True,
+                text=True,
+            ).returncode
+            == 0
+        )
+    except OSError:
+        return False
+
+
+def optional_library(
+    env_off: str, pkg: str, header: str, lib: str, define: str
+) -> tuple[list[str], list[str], list[tuple[str, str | None]]]:
+    """(cflags, libs, defines) for an optional library, empty when absent or off."""
+    if os.environ.get(env_off):
+        return [], [], []
+    try:
+        cf = subprocess.run(
+            ["pkg-config", "--cflags", pkg], check=True, capture_output=True, text=True
+        ).stdout
+        lf = subprocess.run(
+            ["pkg-config", "--libs", pkg], check=True, capture_output=True, text=True
+        ).stdout
+        return shlex.split(cf), shlex.split(lf), [(define, "1")]
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    if header_compiles(header):
+        return [], [f"-l{lib}"], [(define, "1")]
+    return [], [], []
+
+
 SANITIZE = bool(os.environ.get("AICACHE_SANITIZE"))
 COVERAGE = bool(os.environ.get("AICACHE_COVERAGE"))
 DEBUG = bool(os.environ.get("AICACHE_DEBUG")) or SANITIZE or COVERAGE
@@ -48,6 +92,15 @@ extra_compile_args = [
 ]
 extra_link_args = [*libs]
 define_macros: list[tuple[str, str | None]] = []
+for opt in (
+    optional_library("AICACHE_NO_ISAL", "libisal", "isa-l/igzip_lib.h", "isal", "AIC_HAVE_ISAL"),
+    optional_library(
+        "AICACHE_NO_LIBDEFLATE", "libdeflate", "libdeflate.h", "deflate", "AIC_HAVE_LIBDEFLATE"
+    ),
+):
+    extra_compile_args += opt[0]
+    extra_link_args += opt[1]
+    define_macros += opt[2]
 
 if os.environ.get("AICACHE_WERROR"):
     extra_compile_args.append("-Werror")

@@ -9,6 +9,7 @@
 #include "_aicache.h"
 
 #include "aic_zlib.h"
+#include "aic_zlib_fast.h"
 
 static PyObject *
 aicpy_deflate(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
@@ -136,6 +137,10 @@ aicpy_zlib_exec(PyObject *m, aicpy_state *st)
     if (PyModule_AddFunctions(m, zlib_module_methods) < 0 ||
         PyModule_AddIntConstant(m, "INFLATE_DEFAULT_MAX",
                                 (long) AIC_INFLATE_DEFAULT_MAX) < 0) {
+        return -1;
+    }
+    if (PyModule_AddStringConstant(m, "ZLIB_ENCODER", aic_zlib_fast_encoder()) < 0 ||
+        PyModule_AddStringConstant(m, "ZLIB_DECODER", aic_zlib_fast_decoder()) < 0) {
         return -1;
     }
     return PyModule_AddStringConstant(m, "ZLIB_RUNTIME_VERSION", aic_zlib_version());

@@ -5,7 +5,9 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "aic_entropy.h"
 #include "aic_zlib.h"
+#include "aic_zlib_fast.h"
 
 /* A deflate stream expands its input at most ~1032 times; a header claiming more
  * than this from a body cannot be honest, and is refused before any allocation. */
@@ -140,15 +142,19 @@ aic_frame_encode(const aic_frame_opts *o, unsigned serializer,
     unsigned fl = 0;
     int rc = AIC_OK;
 
-    if (len >= o->compression_threshold && len > 0) {
+    if (len >= o->compression_threshold && len > 0 &&
+        aic_entropy_compressible(payload, len)) {
         /* Capped one byte short of the payload: deflate stops (AIC_ETOOBIG) as
-         * soon as it is clear the stream would not be smaller. */
+         * soon as it is clear the stream would not be smaller.  Large payloads
+         * get the fastest effort: past AIC_FRAME_FAST_EFFORT_MIN the time grows
+         * with the level far more than the size shrinks. */
         scratch.max = AIC_FRAME_HEADER_LEN + len - 1;
         rc = aic_buf_append(&scratch, hdr, sizeof hdr);
         if (rc != AIC_OK) {
             goto done;
         }
-        rc = aic_deflate(payload, len, o->compression_level, &scratch);
+        int level = len >= AIC_FRAME_FAST_EFFORT_MIN ? 1 : o->compression_level;
+        rc = aic_zlib_fast_compress(payload, len, level, &scratch);
         if (rc == AIC_OK && scratch.len - AIC_FRAME_HEADER_LEN < len) {
             fl = AIC_FRAME_F_COMPRESSED;
             body = scratch.data + AIC_FRAME_HEADER_LEN;
@@ -266,7 +272,8 @@ inflate_body(const unsigned char *body, size_t body_len, size_t declared,
     /* The size is known: exactly that, not the next power of two. */
     int rc = aic_buf_reserve_exact(&plain, declared);
     if (rc == AIC_OK) {
-        rc = aic_inflate(body, body_len, declared, &plain);
+        rc = aic_zlib_fast_inflate(body, body_len, plain.data, declared);
+        plain.len = rc == AIC_OK ? declared : 0;
     }
     if (rc != AIC_OK || plain.len != declared) {
         if (v->authenticated) {

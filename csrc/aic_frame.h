@@ -39,6 +39,10 @@
 #define AIC_FRAME_SER_RAW 5    /* top-level bytes as they are (no base64, no JSON) */
 
 #define AIC_FRAME_F_COMPRESSED 0x01 /* body is a zlib stream of the payload */
+
+/* Payloads of at least this many bytes are compressed at effort 1, whatever the
+ * configured level (level by size; docs/wire-format.md). */
+#define AIC_FRAME_FAST_EFFORT_MIN ((size_t) 16 * 1024)
 #define AIC_FRAME_F_KNOWN 0x01
 
 /* Why a decode failed (more precise than the status code; for messages). */
@@ -80,8 +84,9 @@ AIC_MUST_USE int aic_frame_opts_check(const aic_frame_opts *o);
 size_t aic_frame_encode_bound(const aic_frame_opts *o, size_t len);
 
 /* Frames payload[0..len) (borrowed) as `serializer`: deflates it when len >=
- * compression_threshold and the stream is smaller, then, with a Fernet context,
- * encrypts the whole frame at time `now` with iv (borrowed; required with a
+ * compression_threshold, the bytes look compressible (aic_entropy) and the
+ * stream is smaller (effort by size: AIC_FRAME_FAST_EFFORT_MIN), then, with a Fernet
+ * context, encrypts the whole frame at time `now` with iv (borrowed; required with a
  * context, ignored without).  Writes *outlen bytes to out (caller-owned, outcap >=
  * aic_frame_encode_bound) and the header flags to *flags (may be NULL).
  * AIC_OK, AIC_EINVAL (opts, serializer, outcap, iv), AIC_ETOOBIG (len over

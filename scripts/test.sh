@@ -6,7 +6,8 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 export AICACHE_WERROR=1
-aicache_bootstrap "test,dev" redis-server redis-sentinel redis-tools clang libclang-rt-14-dev clang-format valgrind openssl
+aicache_bootstrap "test,dev" redis-server redis-sentinel redis-tools clang libclang-rt-14-dev \
+    clang-format valgrind openssl libisal-dev libdeflate-dev
 
 echo "== C unit tests (plain, asan+ubsan, valgrind)"
 make -s ctest

@@ -93,7 +93,12 @@ def test_uncompressed_frame_matches_reference(sid: int) -> None:
 def test_compressed_frame_matches_reference() -> None:
     c = codec(100)
     frame = c.encode(1, TEXT)
-    assert frame == ref_frame(TEXT, 1, compress=True)
+    if _core.ZLIB_ENCODER == "zlib":
+        assert frame == ref_frame(TEXT, 1, compress=True)
+    else:  # another encoder: same header, a zlib stream Python's zlib reads
+        assert frame[:9] == ref_frame(TEXT, 1, compress=True)[:9]
+        assert frame == with_crc(frame)
+        assert zlib.decompress(frame[13:]) == TEXT
     assert frame[4] == 1 and len(frame) < len(TEXT)
     assert c.decode(frame) == (1, TEXT)
     assert c.frames_compressed == 1
@@ -128,7 +133,9 @@ def test_encrypted_frame_is_a_fernet_token_of_the_frame() -> None:
     token = c.encode(1, TEXT, now=1_700_000_000)
     assert token.startswith(b"gAAAAA")
     assert REF.extract_timestamp(token) == 1_700_000_000
-    assert REF.decrypt(token) == ref_frame(TEXT, 1, compress=True)
+    frame = REF.decrypt(token)
+    assert frame[:9] == ref_frame(TEXT, 1, compress=True)[:9]
+    assert frame == with_crc(frame) and zlib.decompress(frame[13:]) == TEXT
     # and the other way: a token cryptography made of a frame decodes here
     other = REF.encrypt(ref_frame(b'"hi"', 2))
     assert c.decode(other) == (2, b'"hi"')

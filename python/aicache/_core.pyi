@@ -90,6 +90,8 @@ FERNET_MAX_KEYS: Final[int]
 FERNET_MAX_CLOCK_SKEW: Final[int]
 INFLATE_DEFAULT_MAX: Final[int]
 ZLIB_RUNTIME_VERSION: Final[str]
+ZLIB_ENCODER: Final[str]  # "isa-l" or "zlib": what compresses value frames
+ZLIB_DECODER: Final[str]  # "libdeflate" or "zlib": what inflates them
 
 @final
 class Fernet:
