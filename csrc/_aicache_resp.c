@@ -545,7 +545,13 @@ typedef struct pending {
     PyObject *fut;     /* owned */
     PyObject *decoder; /* owned, NULL when none */
     double queued_at;  /* monotonic clock (time.monotonic, loop.time) */
+    int pair;          /* PAIR_FIRST / PAIR_SECOND of request_pair(), else 0 */
 } pending;
+
+/* request_pair(): two commands, one future.  The first reply waits in
+ * pair_reply until the second arrives; the future then gets both. */
+#define PAIR_FIRST 1
+#define PAIR_SECOND 2
 
 typedef struct aicpy_protocol {
     PyObject_HEAD reply_ctx rc;   /* rc.error_factory: reply_error_factory */
@@ -572,6 +578,8 @@ typedef struct aicpy_protocol {
     char lost_msg[160]; /* why the link is closed (for later send()) */
     unsigned long long commands, writes, bytes_written, replies, reply_errors;
     unsigned long long discarded; /* replies whose future was already done */
+    PyObject *pair_reply; /* owned: the first reply of a request_pair, or NULL */
+    int pair_error;       /* pair_reply is an error reply */
 } aicpy_protocol;
 
 #define OUT_KEEP_MAX ((size_t) 1 << 20) /* a bigger idle output buffer is freed */
@@ -726,6 +734,7 @@ fail_all(aicpy_protocol *self, PyObject *factory, const char *msg, PyObject *cau
     }
     pending *q = self->q;
     size_t qcap = self->qcap, qhead = self->qhead, qlen = self->qlen;
+    Py_CLEAR(self->pair_reply);
     self->q = NULL;
     self->qcap = self->qhead = self->qlen = 0;
     self->nexpired = 0;
@@ -817,6 +826,7 @@ protocol_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->write);
     Py_VISIT(self->ready);
     Py_VISIT(self->drain_waiters);
+    Py_VISIT(self->pair_reply);
     for (size_t i = 0; i < self->qlen; i++) {
         pending *p = &self->q[(self->qhead + i) % self->qcap];
         Py_VISIT(p->fut);
@@ -830,6 +840,7 @@ queue_clear(aicpy_protocol *self)
 {
     pending *q = self->q;
     size_t qcap = self->qcap, qhead = self->qhead, qlen = self->qlen;
+    Py_CLEAR(self->pair_reply);
     self->q = NULL;
     self->qcap = self->qhead = self->qlen = 0;
     self->nexpired = 0;
@@ -850,6 +861,7 @@ protocol_clear(PyObject *op)
         aic_resp_reader_reset(self->reader);
     }
     Py_CLEAR(self->drain_waiters);
+    Py_CLEAR(self->pair_reply);
     Py_CLEAR(self->rc.error_factory);
     Py_CLEAR(self->rc.ok);
     Py_CLEAR(self->loop);
@@ -1201,6 +1213,89 @@ fail:
     return NULL;
 }
 
+/* request_pair(args1, args2): both commands in the same write, one future that
+ * gets (reply1, reply2) -- or the first error reply among them raised -- once
+ * the second reply is in.  Written at once under request()'s rule. */
+static PyObject *
+protocol_request_pair(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    aicpy_protocol *self = (aicpy_protocol *) op;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "takes (args1, args2)");
+        return NULL;
+    }
+    if (self->closed) {
+        return raise_closed(self);
+    }
+    aicpy_state *st = aicpy_state_from_type(Py_TYPE(op));
+    if (st == NULL) {
+        return NULL;
+    }
+    command c1, c2;
+    if (command_prepare(&c1, args[0]) < 0) {
+        return NULL;
+    }
+    if (command_prepare(&c2, args[1]) < 0) {
+        command_release(&c1);
+        return NULL;
+    }
+    PyObject *fut = PyObject_CallNoArgs(self->create_future);
+    if (fut == NULL) {
+        goto fail;
+    }
+    int now = can_write_now(self);
+    if (!now && schedule_flush(self) < 0) {
+        goto fail;
+    }
+    if (self->closed) {
+        raise_closed(self);
+        goto fail;
+    }
+    size_t wire = c1.wire_len + c2.wire_len;
+    if (wire < c1.wire_len || over_cap(self, wire)) {
+        raise_conn_error(self, "Redis output buffer full: a pipelined pair would pass "
+                               "max_pending_bytes");
+        goto fail;
+    }
+    /* No Python from here to the pushes (as in queue_command). */
+    size_t mark = self->out.len;
+    if (command_pack(st, &self->out, &c1) < 0 ||
+        command_pack(st, &self->out, &c2) < 0) {
+        self->out.len = mark;
+        goto fail;
+    }
+    if (queue_push(self, fut, NULL) < 0) {
+        self->out.len = mark;
+        goto fail;
+    }
+    if (queue_push(self, fut, NULL) < 0) {
+        self->qlen--; /* the first entry, just pushed */
+        Py_DECREF(fut);
+        self->out.len = mark;
+        goto fail;
+    }
+    self->q[(self->qhead + self->qlen - 2) % self->qcap].pair = PAIR_FIRST;
+    self->q[(self->qhead + self->qlen - 1) % self->qcap].pair = PAIR_SECOND;
+    self->commands += 2;
+    command_release(&c1);
+    command_release(&c2);
+    if (now) {
+        Py_INCREF(self);
+        if (do_flush(self) < 0) {
+            PyObject *exc = take_exception();
+            shut_down(self, NULL, "write to the Redis connection failed", exc);
+            Py_XDECREF(exc);
+        }
+        Py_DECREF(self);
+    }
+    return fut;
+fail:
+    command_release(&c1);
+    command_release(&c2);
+    Py_XDECREF(fut);
+    return NULL;
+}
+
 static PyObject *
 protocol_send(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1235,6 +1330,40 @@ protocol_connection_made(PyObject *op, PyObject *transport)
     Py_RETURN_NONE;
 }
 
+/* The second reply of a pair (reply: owned, consumed): the future gets
+ * (first, second), or the first error reply among them raised. */
+static void
+deliver_pair(aicpy_protocol *self, PyObject *fut, int type, PyObject *reply)
+{
+    PyObject *first = self->pair_reply; /* owned; NULL only after a reset */
+    self->pair_reply = NULL;
+    int dropped;
+    if (first == NULL) { /* never: a reset empties the queue with it */
+        fail_future(self, fut, self->conn_error_factory,
+                    "the first reply of a pipelined pair was lost", NULL);
+        dropped = 0;
+    } else if (self->pair_error && PyExceptionInstance_Check(first)) {
+        dropped = resolve(self, fut, self->s_set_exception, first);
+    } else if (type == AIC_RESP_ERROR && PyExceptionInstance_Check(reply)) {
+        dropped = resolve(self, fut, self->s_set_exception, reply);
+    } else {
+        PyObject *both = PyTuple_Pack(2, first, reply);
+        if (both != NULL) {
+            dropped = resolve(self, fut, self->s_set_result, both);
+            Py_DECREF(both);
+        } else {
+            PyObject *exc = take_exception();
+            dropped = resolve(self, fut, self->s_set_exception, exc);
+            Py_DECREF(exc);
+        }
+    }
+    if (dropped) {
+        self->discarded++;
+    }
+    Py_XDECREF(first);
+    Py_DECREF(reply);
+}
+
 /* Resolves the future of one complete reply (reply: owned, consumed).  A
  * future already done (cancelled, timed out, expired) is skipped: its reply is
  * consumed and dropped, and the FIFO stays in step. */
@@ -1246,6 +1375,19 @@ deliver(aicpy_protocol *self, int type, PyObject *reply)
     int dropped;
     if (type == AIC_RESP_ERROR) {
         self->reply_errors++;
+    }
+    if (p.pair == PAIR_FIRST) {
+        Py_XSETREF(self->pair_reply, reply); /* consumed */
+        self->pair_error = type == AIC_RESP_ERROR;
+        Py_DECREF(p.fut);
+        return;
+    }
+    if (p.pair == PAIR_SECOND) {
+        deliver_pair(self, p.fut, type, reply);
+        Py_DECREF(p.fut);
+        return;
+    }
+    if (type == AIC_RESP_ERROR) {
         if (PyExceptionInstance_Check(reply)) {
             dropped = resolve(self, p.fut, self->s_set_exception, reply);
         } else {
@@ -1515,6 +1657,11 @@ static PyMethodDef protocol_methods[] = {
      "Like send(), but when the link is idle and the event loop has nothing else\n"
      "runnable in this iteration (so no other command could share the write),\n"
      "the command is written at once: one loop iteration less per round trip."},
+    {"request_pair", (PyCFunction) (void (*)(void)) protocol_request_pair,
+     METH_FASTCALL,
+     "request_pair(args1, args2, /) -> Future[tuple]\n"
+     "Two commands in one write and one future: (reply1, reply2) once both are\n"
+     "in, or the first error reply among them raised (e.g. GET + PTTL of a key)."},
     {"data_received", (PyCFunction) (void (*)(void)) protocol_data_received,
      METH_FASTCALL, NULL},
     {"connection_made", protocol_connection_made, METH_O, NULL},

@@ -458,3 +458,29 @@ def test_explicit_timeout_argument(redis_plain: RedisServer) -> None:
         await conn.close()
 
     run(main())
+
+
+def test_execute_pair_get_and_pttl(redis_plain: RedisServer) -> None:
+    async def main() -> None:
+        conn = RedisConnection(redis_plain.url)
+        assert await conn.execute_pair(("GET", "ep:none"), ("PTTL", "ep:none")) == (
+            None,
+            -2,
+        )
+        await conn.execute("SET", "ep:k", b"v", "PX", 50000)
+        raw, pttl = await conn.execute_pair(("GET", "ep:k"), ("PTTL", "ep:k"))
+        assert raw == b"v" and 0 < pttl <= 50000
+        await conn.execute("RPUSH", "ep:list", "x")
+        with pytest.raises(RedisReplyError):
+            await conn.execute_pair(("GET", "ep:list"), ("PTTL", "ep:list"))
+        got = await asyncio.gather(
+            *(
+                conn.execute_pair(("GET", "ep:k"), ("PTTL", "ep:none"))
+                for _ in range(50)
+            ),
+            conn.execute("PING"),
+        )
+        assert got[:50] == [(b"v", -2)] * 50 and got[50] == "PONG"
+        await conn.close()
+
+    run(main())

@@ -578,3 +578,93 @@ def test_protocol_cycles_are_collected() -> None:
     run(main)
     gc.collect()
     assert all(r() is None for r in refs)
+
+
+# ---------------------------------------------------------------- request_pair
+
+
+def test_request_pair_one_write_one_future_both_replies() -> None:
+    async def main() -> None:
+        proto, transport, _ = make_protocol()
+        before = proto.send(("PING",))
+        f = proto.request_pair(("GET", "k"), ("PTTL", "k"))
+        after = proto.send(("PING",))
+        await asyncio.sleep(0)
+        assert b"".join(transport.writes) == (
+            b"*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
+            b"*2\r\n$4\r\nPTTL\r\n$1\r\nk\r\n*1\r\n$4\r\nPING\r\n"
+        )
+        proto.data_received(b"+PONG\r\n$5\r\nvalue\r\n")
+        assert before.done() and not f.done()  # half a pair resolves nothing
+        proto.data_received(b":1500\r\n+PONG\r\n")
+        assert f.result() == (b"value", 1500)
+        assert after.result() == "PONG"
+        assert proto.replies == 4
+        proto.abort()
+
+    run(main)
+
+
+def test_request_pair_error_replies_and_missing_key() -> None:
+    async def main() -> None:
+        proto, _, _ = make_protocol()
+        f1 = proto.request_pair(("GET", "a"), ("PTTL", "a"))
+        f2 = proto.request_pair(("GET", "b"), ("PTTL", "b"))
+        f3 = proto.request_pair(("GET", "c"), ("PTTL", "c"))
+        proto.data_received(b"$-1\r\n:-2\r\n")  # missing key
+        proto.data_received(b"-WRONGTYPE first\r\n:-1\r\n")
+        proto.data_received(b"$1\r\nx\r\n-ERR second\r\n")
+        assert f1.result() == (None, -2)
+        with pytest.raises(ReplyErr, match="WRONGTYPE first"):
+            f2.result()
+        with pytest.raises(ReplyErr, match="ERR second"):
+            f3.result()
+        assert proto.reply_errors == 2
+        proto.abort()
+
+    run(main)
+
+
+def test_request_pair_cancelled_and_aborted() -> None:
+    async def main() -> None:
+        proto, _, _ = make_protocol()
+        f1 = proto.request_pair(("GET", "a"), ("PTTL", "a"))
+        f2 = proto.request_pair(("GET", "b"), ("PTTL", "b"))
+        f1.cancel()
+        proto.data_received(b"$1\r\nx\r\n:5\r\n$1\r\ny\r\n")  # f2 half-way
+        assert proto.discarded == 1 and not f2.done()
+        f3 = proto.request_pair(("GET", "c"), ("PTTL", "c"))
+        proto.abort()
+        with pytest.raises(ConnErr):
+            f2.result()
+        with pytest.raises(ConnErr):
+            f3.result()
+        with pytest.raises(ConnErr):
+            proto.request_pair(("GET", "d"), ("PTTL", "d"))
+        with pytest.raises(TypeError):
+            proto.request_pair(("GET", "d"))  # type: ignore[call-arg]
+
+    run(main)
+
+
+def test_request_pair_releases_what_it_holds() -> None:
+    async def main() -> None:
+        proto, _, _ = make_protocol()
+        f = proto.request_pair(("GET", "k"), ("PTTL", "k"))
+        fut_refs = sys.getrefcount(f)
+        value = b"v" * 100
+        proto.data_received(b"$100\r\n" + value + b"\r\n")
+        assert sys.getrefcount(f) == fut_refs - 1  # the first entry let go
+        proto.data_received(b":7\r\n")
+        assert sys.getrefcount(f) == fut_refs - 2
+        got = f.result()
+        assert got == (value, 7)
+        assert sys.getrefcount(got[0]) == 3  # the tuple, got[0], the call argument
+        # A pair cut by abort between its halves frees the first reply.
+        f2 = proto.request_pair(("GET", "k"), ("PTTL", "k"))
+        proto.data_received(b"$3\r\nabc\r\n")
+        proto.abort()
+        assert f2.done()
+
+    run(main)
+    gc.collect()

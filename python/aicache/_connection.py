@@ -360,6 +360,26 @@ class RedisConnection:
             return await proto.request(args, decoder)
         return await self._execute_slow(args, decoder, timeout)
 
+    async def execute_pair(
+        self,
+        first: tuple[bytes | str | int | float, ...],
+        second: tuple[bytes | str | int | float, ...],
+    ) -> tuple[Any, Any]:
+        """Sends two commands in one write and returns both replies with one
+        await (e.g. GET + PTTL of a key): one C request, one future. An error
+        reply to either raises, as execute() does."""
+        proto = self._proto
+        if (
+            proto is None
+            or self._fork_gen != _fork_generation
+            or _get_running_loop() is not self._loop
+        ):
+            proto = await self._ensure_link(_get_running_loop())
+        fut = proto.request_pair(first, second)
+        if self._watchdog is None:
+            self._arm_watchdog(proto)
+        return await fut
+
     async def close(self) -> None:
         """Closes the link; pending commands fail with RedisConnectionError.
         A later execute() reconnects."""

@@ -1113,7 +1113,10 @@ class GenericRedisCache(CacheInterface):
                 conn = redis.connection
                 if cell is None:
                     raw = await conn.execute("GET", rkey)
-                else:
+                elif (pair := getattr(conn, "execute_pair", None)) is not None:
+                    # One C request, one await: both replies in one write.
+                    raw, pttl = await pair(("GET", rkey), ("PTTL", rkey))
+                else:  # cluster / sentinel links route each command themselves
                     raw, pttl = await asyncio.gather(
                         conn.execute("GET", rkey), conn.execute("PTTL", rkey)
                     )
