@@ -1,4 +1,4 @@
-"""Entry point: ``python -m benchmarks {memory,codecs,redis,stampede,cluster,all} [--quick]``.
+"""Entry point: ``python -m benchmarks {memory,codecs,redis,ai,stampede,cluster,all}``.
 
 Each suite measures aicache against its peers in the same run and writes
 benchmarks/results/<suite>.json plus a plot under docs/img/ (when matplotlib is
@@ -19,6 +19,7 @@ SUITES = {
         "benchmarks.bench_pipeline",
     ],
     "redis": ["benchmarks.bench_redis"],
+    "ai": ["benchmarks.bench_ai"],
     "stampede": ["benchmarks.bench_stampede"],
     "cluster": ["benchmarks.bench_cluster"],
 }
