@@ -456,10 +456,13 @@ def test_for_environment(env: str, values: tuple[int, int, int, int]) -> None:
 def test_for_environment_rejects_unknown() -> None:
     with pytest.raises(ValidationError) as info:
         CacheConfigBuilder().for_environment("staging")
+    allowed = ["development", "testing", "production"]
     assert info.value.context == {
+        "provided_environment": "staging",
+        "valid_environments": allowed,
         "field": "environment",
         "value": "staging",
-        "allowed": ["development", "testing", "production"],
+        "allowed": allowed,
     }
 
 
@@ -585,7 +588,7 @@ def test_from_file_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError) as info:
         CacheConfigBuilder().from_file(bad)
     assert (info.value.context["line"], info.value.context["column"]) == (3, 8)
-    assert "line 3, column 8" in info.value.message
+    assert "line 3 column 8" in info.value.message
     unknown = tmp_path / "unknown.json"
     unknown.write_text('{"default_ttl": 60, "max_connections": 5}')
     builder = CacheConfigBuilder()

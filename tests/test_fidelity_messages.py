@@ -437,6 +437,21 @@ def test_builder_messages(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError) as cinfo:
         CacheConfigBuilder().from_file(broken)
     assert cinfo.value.context["json_error"].startswith("Expecting property name")
+    assert cinfo.value.message.startswith("Invalid JSON in configuration file: ")
+    with pytest.raises(ValidationError) as ainfo:
+        CacheConfigBuilder().with_ai_features(colour="blue")
+    assert ainfo.value.message.startswith("Unknown AI configuration options:")
+    assert ainfo.value.context["unknown_options"] == ["colour"]
+    assert "text_hash_threshold" in ainfo.value.context["valid_options"]
+    assert info.value.context["provided_environment"] == "moon"
+    tiers = AICacheConfig(
+        text_size_tiers={"small": 0, "medium": 2, "large": 3},
+        operation_ttls={"qa": -1},
+    ).validate()
+    assert tiers.errors[0].startswith(
+        "text_size_tiers['small'] must be a positive integer"
+    )
+    assert tiers.errors[1].startswith("operation_ttls['qa'] must be a positive integer")
 
 
 def test_factory_config_messages() -> None:

@@ -273,6 +273,8 @@ class CacheConfigBuilder:
             raise ValidationError(
                 f"Invalid environment: {environment}. Must be one of: {allowed}",
                 context={
+                    "provided_environment": environment,
+                    "valid_environments": allowed,
                     "field": "environment",
                     "value": environment,
                     "allowed": allowed,
@@ -318,8 +320,11 @@ class CacheConfigBuilder:
         unknown = [key for key in ai_options if key not in allowed]
         if unknown:
             raise ValidationError(
-                f"Invalid AI options: {unknown}. Allowed options: {allowed}",
+                f"Unknown AI configuration options: {unknown}. Allowed options: "
+                f"{allowed}",
                 context={
+                    "unknown_options": unknown,
+                    "valid_options": allowed,
                     "field": unknown[0],
                     "value": ai_options[unknown[0]],
                     "allowed": allowed,
@@ -345,15 +350,14 @@ class CacheConfigBuilder:
             ) from None
         except OSError as exc:
             raise ConfigurationError(
-                f"Cannot read configuration file {path}: {exc}",
+                f"Failed to load configuration from file: {exc}",
                 context={"file_path": str(path), "error_type": type(exc).__name__},
             ) from exc
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigurationError(
-                f"Invalid JSON in configuration file {path}: {exc.msg} "
-                f"(line {exc.lineno}, column {exc.colno}, char {exc.pos})",
+                f"Invalid JSON in configuration file: {exc} (file {path})",
                 context={
                     "file_path": str(path),
                     "json_error": str(exc),
@@ -384,7 +388,7 @@ class CacheConfigBuilder:
                 context=result.error_context(),
             )
         for warning in result.warnings:
-            logger.warning("Cache configuration warning: %s", warning)
+            logger.warning("Configuration warning: %s", warning)
         return copy.deepcopy(self._config)
 
     def to_dict(self) -> dict[str, Any]:
@@ -400,7 +404,7 @@ class CacheConfigBuilder:
             )
         except (OSError, TypeError, ValueError) as exc:
             raise ConfigurationError(
-                f"Failed to save configuration to {path}: {exc}",
+                f"Failed to save configuration to file: {exc} (file {path})",
                 context={"file_path": str(path), "error_type": type(exc).__name__},
             ) from exc
 

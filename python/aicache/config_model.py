@@ -234,7 +234,14 @@ class AICacheConfig:
             "a dict of tier: size",
         ):
             for tier, size in self.text_size_tiers.items():
-                _check_int(result, f"text_size_tiers['{tier}']", size, minimum=1)
+                name = f"text_size_tiers['{tier}']"
+                _check_int(
+                    result,
+                    name,
+                    size,
+                    minimum=1,
+                    headline=f"{name} must be a positive integer",
+                )
             sizes = list(self.text_size_tiers.values())
             if all(_is_int(s) for s in sizes) and sizes != sorted(sizes):
                 result.add_warning(
@@ -249,7 +256,13 @@ class AICacheConfig:
         ):
             for operation, ttl in self.operation_ttls.items():
                 name = f"operation_ttls['{operation}']"
-                _check_int(result, name, ttl, minimum=1)
+                _check_int(
+                    result,
+                    name,
+                    ttl,
+                    minimum=1,
+                    headline=f"{name} must be a positive integer",
+                )
                 if _is_int(ttl) and ttl > 604800:
                     result.add_warning(f"{name} is very long (>1 week)")
         if _check_type(
