@@ -374,3 +374,26 @@ def test_uvicorn_refuses_to_start_on_a_bad_preset(tmp_path: Path) -> None:
     out, _ = proc.communicate(timeout=120)
     assert "CACHE_PRESET" in out, out[-3000:]
     assert "Application startup failed" in out, out[-3000:]
+
+
+def test_dependency_health_says_degraded_on_the_stand_in(
+    env: pytest.MonkeyPatch,
+) -> None:
+    """aicache.dependencies.get_cache_health_status (the template's health check)
+    no longer says healthy when the configured Redis is not in use."""
+    import asyncio
+
+    from aicache import CacheFactory
+    from aicache.dependencies import get_cache_health_status
+
+    async def main() -> dict[str, Any]:
+        cache = await CacheFactory().for_web_app(
+            redis_url=f"redis://127.0.0.1:{free_port()}"
+        )
+        return await get_cache_health_status(cache)
+
+    health = asyncio.run(main())
+    assert health["status"] == "degraded"
+    assert any("unreachable" in w for w in health["warnings"])
+    memory_only = asyncio.run(get_cache_health_status(InMemoryCache()))
+    assert memory_only["status"] == "healthy"

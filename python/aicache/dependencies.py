@@ -550,6 +550,15 @@ async def get_cache_health_status(
         if health["status"] == "unknown":
             ok = health["ping_success"] or health["operation_test"]
             health["status"] = "healthy" if ok else "unhealthy"
+        # A cache that works from memory while its Redis is not in use is not
+        # healthy: the in-memory stand-in, or a Redis cache serving from its L1.
+        reason = getattr(cache, "fallback_reason", None)
+        if reason and health["status"] == "healthy":
+            health["status"] = "degraded"
+            health["warnings"].append(f"Configured Redis is not in use: {reason}")
+        elif health["statistics"].get("degraded") and health["status"] == "healthy":
+            health["status"] = "degraded"
+            health["warnings"].append("Redis is unavailable; serving from memory")
     except Exception as exc:
         health["status"] = "error"
         health["errors"].append(f"Health check failed: {exc}")
