@@ -213,3 +213,53 @@ async def test_coherence_across_sentinel_failover(sentinel_set_fn: SentinelSet) 
         await writer.set("k", "v3")
         await until(lambda: "k" not in reader.l1_cache.get_keys())
         assert await reader.get("k") == "v3"
+
+
+@run_async
+async def test_coherence_across_cluster_failover(
+    redis_cluster_fn: RedisClusterServers,
+) -> None:
+    """A primary dies: L1 is flushed and fenced; once its replica is promoted the
+    tracker listens to the new primary, and writes there invalidate L1 again."""
+    cluster = redis_cluster_fn
+    reader = make_cache(cluster.url, key_prefix="cf:", operation_timeout=1.0)
+    writer = make_cache(
+        cluster.url, key_prefix="cf:", l1_coherence=False, operation_timeout=1.0,
+        fail_on_connection_error=True,
+    )  # fmt: skip
+    async with reader, writer:
+        tracker = reader._coherence
+        assert tracker is not None
+        await until(lambda: tracker.is_ready)
+        assert len(tracker.links) == 3
+        from aicache import _core
+
+        victim = cluster.owner_of(_core.key_slot("cf:k"))
+        await writer.set("k", "v1")
+        assert await reader.get("k") == "v1"
+        assert await reader.get("k") == "v1" and "k" in reader.l1_cache.get_keys()
+        victim.cli("WAIT", "1", "2000")
+        victim.kill()
+        await until(lambda: not tracker.is_ready)
+        assert reader.l1_cache.get_keys() == []
+        # Keep the cluster connection refreshing until the replica took over.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                await writer.set("k", "v2")
+                break
+            except Exception:
+                assert time.monotonic() < deadline, "no failover"
+                await asyncio.sleep(0.1)
+        # The reader sends nothing to the dead shard: its tracker's failed
+        # reconnects alone must make it find the promoted replica.
+        await until(
+            lambda: tracker.is_ready and victim.address not in tracker.links, 30
+        )
+        assert victim.address not in tracker.links and len(tracker.links) == 3
+        assert await reader.get("k") == "v2"
+        seen = tracker.stats["messages"]
+        await writer.set("k", "v3")
+        await until(lambda: tracker.stats["messages"] > seen)
+        assert "k" not in reader.l1_cache.get_keys()
+        assert await reader.get("k") == "v3"

@@ -220,6 +220,8 @@ class ClusterConnection:
         self._replicas: list[list[ClusterNode]] = [[] for _ in range(_SLOTS)]
         self._nodes: dict[tuple[str, int], ClusterNode] = {}
         self._primaries: list[ClusterNode] = []
+        #: True when every slot has a primary in the current map.
+        self.slots_complete = False
         self._refresh_task: asyncio.Task[None] | None = None
         self._refresh_again = False
         self._last_refresh = 0.0
@@ -322,6 +324,7 @@ class ClusterConnection:
         nodes = list(self._nodes.values())
         self._nodes.clear()
         self._primaries = []
+        self.slots_complete = False
         self._slots = [None] * _SLOTS
         self._replicas = [[] for _ in range(_SLOTS)]
         await asyncio.gather(*(n.conn.close() for n in nodes), return_exceptions=True)
@@ -416,7 +419,13 @@ class ClusterConnection:
             if target is None:
                 raise exc
             moved_slot, host, port = target
-            self._slots[moved_slot] = self._node(host, port, primary=True)
+            node = self._node(host, port, primary=True)
+            self._slots[moved_slot] = node
+            if node not in self._primaries:
+                # A primary we did not know: followers of the topology (L1
+                # coherence) must hear of it before its replies are trusted.
+                self._primaries = [*self._primaries, node]
+                self._notify_topology()
             self.request_refresh()
             return await self._execute_slot(slot, args, decoder, timeout, attempt)
         if code == "ASK":
@@ -718,12 +727,18 @@ class ClusterConnection:
         self._slots = slots
         self._replicas = replicas
         self._primaries = primaries
+        complete = None not in slots
+        changed = changed or complete != self.slots_complete
+        self.slots_complete = complete
         if changed:
-            for callback in list(self._topology_listeners):
-                try:
-                    callback()
-                except Exception as exc:  # a listener never breaks routing
-                    logger.warning("cluster topology listener failed: %s", exc)
+            self._notify_topology()
+
+    def _notify_topology(self) -> None:
+        for callback in list(self._topology_listeners):
+            try:
+                callback()
+            except Exception as exc:  # a listener never breaks routing
+                logger.warning("cluster topology listener failed: %s", exc)
 
 
 class _ReadOnlyConnection(RedisConnection):

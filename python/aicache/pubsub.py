@@ -149,6 +149,7 @@ class PubSubLink:
         backoff_base: float = 0.05,
         backoff_cap: float = 1.0,
         keep_running: Callable[[], bool] | None = None,
+        on_retry: Callable[[], None] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -166,6 +167,9 @@ class PubSubLink:
         self._backoff_cap = backoff_cap
         # Checked every heartbeat: an owner that is gone ends the link.
         self._keep_running = keep_running
+        # Called after each failed attempt (e.g. "the node may be gone: look
+        # at the topology again").
+        self._on_retry = on_retry
         self._task: asyncio.Task[None] | None = None
         self._proto: PubSubProtocol | None = None
         self._closed = False
@@ -225,6 +229,8 @@ class PubSubLink:
             except Exception as exc:
                 self.stats["connect_failures"] += 1
                 failures += 1
+                if self._on_retry is not None:
+                    self._on_retry()
                 ceiling = min(
                     self._backoff_cap, self._backoff_base * 2 ** min(failures, 20)
                 )

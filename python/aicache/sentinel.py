@@ -95,6 +95,7 @@ class SentinelConnection:
         self._last_address: tuple[str, int] | None = None  # survives _forget
         self._resolving: asyncio.Task[RedisConnection] | None = None
         self._resolved_at = 0.0
+        self._rechecking: asyncio.Task[None] | None = None
         self._watch_enabled = watch
         self._watcher: PubSubLink | None = None
         self._watcher_index = 0
@@ -295,6 +296,22 @@ class SentinelConnection:
                 except Exception as exc:
                     logger.warning("sentinel topology listener failed: %s", exc)
 
+    def request_refresh(self) -> None:
+        """Asks the sentinels again soon (single-flight, at most 10/s)."""
+        if self._closed:
+            return
+        task = self._rechecking
+        if task is not None and not task.done():
+            return
+        if time.monotonic() - self._resolved_at < _RESOLVE_INTERVAL:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._rechecking = loop.create_task(self._recheck())
+        self._rechecking.add_done_callback(_consume)
+
     # ------------------------------------------------------------ +switch-master
 
     def _ensure_watcher(self) -> None:
@@ -334,9 +351,12 @@ class SentinelConnection:
         self._ensure_watcher()
 
     async def _recheck(self) -> None:
-        address = await self._ask_sentinels()
-        if address != self._address:
-            await self._use(address)
+        try:
+            address = await self._ask_sentinels()
+            if address != self._address:
+                await self._use(address)
+        finally:
+            self._resolved_at = time.monotonic()
 
     def _on_switch_message(self, channel: bytes, payload: Any) -> None:
         # "<service> <old-ip> <old-port> <new-ip> <new-port>"

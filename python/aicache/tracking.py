@@ -49,6 +49,7 @@ __all__ = ["INVALIDATE_CHANNEL", "CoherenceTracker"]
 logger = logging.getLogger(__name__)
 
 INVALIDATE_CHANNEL = "__redis__:invalidate"
+_POKE_INTERVAL = 0.5
 
 _fork_generation = 0
 
@@ -87,6 +88,13 @@ class CoherenceTracker:
         self._connect_timeout = connect_timeout
         self._heartbeat = heartbeat
         self._nodes: Callable[[], list[tuple[str, int]]] = list
+        # Asks the connection to look at its topology again (a link that cannot
+        # reconnect may point at a node that failed over).
+        self._refresh: Callable[[], None] | None = None
+        # False while part of the keyspace has no known primary (cluster
+        # failover in progress): L1 stays off then.
+        self._complete: Callable[[], bool] = _always
+        self._poke_handle: asyncio.TimerHandle | None = None
         self._links: dict[tuple[str, int], PubSubLink] = {}
         self._up: set[tuple[str, int]] = set()
         self._fork_gen = _fork_generation
@@ -124,6 +132,12 @@ class CoherenceTracker:
                 return [n.address for n in cluster.primaries]
 
             self._nodes = cluster_nodes
+            self._refresh = cluster.request_refresh
+
+            def cluster_complete() -> bool:
+                return cluster.slots_complete
+
+            self._complete = cluster_complete
             cluster.add_topology_listener(self.sync)
         elif isinstance(connection, SentinelConnection):
             sentinel = connection
@@ -133,6 +147,7 @@ class CoherenceTracker:
                 return [address] if address is not None else []
 
             self._nodes = sentinel_nodes
+            self._refresh = sentinel.request_refresh
             sentinel.add_topology_listener(self.sync)
         elif isinstance(connection, RedisConnection):
             url = connection._url
@@ -159,6 +174,7 @@ class CoherenceTracker:
         wanted = set(self._nodes())
         current = set(self._links)
         if wanted == current:
+            self._update_ready()
             return
         for address in current - wanted:
             link = self._links.pop(address)
@@ -183,6 +199,7 @@ class CoherenceTracker:
                 on_up=functools.partial(self._link_up, address),
                 on_down=functools.partial(self._link_down, address),
                 keep_running=self._owner_alive,
+                on_retry=self._link_retry,
             )
             self._links[address] = link
             link.start()
@@ -191,6 +208,9 @@ class CoherenceTracker:
     async def close(self) -> None:
         self._closed = True
         self.ready = False
+        if self._poke_handle is not None:
+            self._poke_handle.cancel()
+            self._poke_handle = None
         links = list(self._links.values())
         self._links.clear()
         self._up.clear()
@@ -221,13 +241,41 @@ class CoherenceTracker:
         self._up.add(address)
         self._update_ready()
 
+    def _link_retry(self) -> None:
+        if self._refresh is not None:
+            self._refresh()  # rate-limited and single-flight on the other side
+
     def _link_down(self, address: tuple[str, int]) -> None:
         self.stats["links_lost"] += 1
         self._up.discard(address)
         self._flush("invalidation link lost")
 
     def _update_ready(self) -> None:
-        self.ready = bool(self._links) and self._up >= set(self._links)
+        self.ready = (
+            bool(self._links) and self._up >= set(self._links) and self._complete()
+        )
+        if not self.ready:
+            self._schedule_poke()
+
+    def _schedule_poke(self) -> None:
+        """While not ready, ask the connection to re-read its topology every
+        half second: after a failover nothing else may touch the moved shard."""
+        if self._poke_handle is not None or self._refresh is None or self._closed:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._poke_handle = loop.call_later(_POKE_INTERVAL, self._poke)
+
+    def _poke(self) -> None:
+        self._poke_handle = None
+        if self.ready or self._closed or self._refresh is None:
+            return
+        if self._owner_alive is not None and not self._owner_alive():
+            return  # the cache is gone: stop asking
+        self._refresh()
+        self._schedule_poke()
 
     def _flush(self, why: str) -> None:
         """L1 off and empty: invalidations may have been missed."""
@@ -245,3 +293,7 @@ class CoherenceTracker:
         if type(payload) is list:
             self.stats["keys_invalidated"] += len(payload)
             self._on_invalidate(payload)
+
+
+def _always() -> bool:
+    return True
