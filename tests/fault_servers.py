@@ -175,3 +175,65 @@ class TrickleProxy:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+
+
+class PartitionProxy:
+    """Forwards to 127.0.0.1:port until ``cut()``: then every link is closed and
+    new connections are refused, while the server keeps its data (a network
+    partition).  ``heal()`` accepts connections again on the same port."""
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    async def start(self) -> PartitionProxy:
+        self._server = await asyncio.start_server(
+            self._serve, "127.0.0.1", self.port, reuse_address=True
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        up_r, up_w = await asyncio.open_connection("127.0.0.1", self.target)
+        self._writers += [writer, up_w]
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+            except ConnectionError:
+                pass
+            finally:
+                dst.close()
+
+        for task in (
+            asyncio.create_task(pump(reader, up_w)),
+            asyncio.create_task(pump(up_r, writer)),
+        ):
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for task in list(self._tasks):
+            task.cancel()
+        for writer in self._writers:
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def heal(self) -> None:
+        await self.start()
+
+    close = cut

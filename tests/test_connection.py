@@ -444,17 +444,24 @@ def test_fork_opens_a_new_link(redis_plain: RedisServer) -> None:
 
 def test_explicit_timeout_argument(redis_plain: RedisServer) -> None:
     async def main() -> None:
-        conn = RedisConnection(redis_plain.url)
+        conn = RedisConnection(redis_plain.url, command_timeout=0.3)
         assert await conn.execute("PING", timeout=1.0) == "PONG"
         t0 = time.monotonic()
         with pytest.raises(RedisTimeoutError):
             await conn.execute("BLPOP", "to:nothing", 5, timeout=0.1)
         assert time.monotonic() - t0 < 1.0
-        # the link is suspect (a reply is owed) and gets dropped when silent
+        # A per-call timeout abandons that call only: the link stays (issue 9).
         await asyncio.sleep(0.35)
+        assert conn.is_connected
+        # The server is still blocked in BLPOP: the next command sees no reply
+        # at all within its own timeout, so the silent link is dropped...
+        with pytest.raises(RedisTimeoutError):
+            await conn.execute("PING")
         assert not conn.is_connected
+        # ... and a command after the backoff (<= backoff_base) reconnects.
+        await asyncio.sleep(0.06)
         assert await conn.execute("PING") == "PONG"
-        assert conn.stats()["timeouts"] == 1
+        assert conn.stats()["timeouts"] == 2
         await conn.close()
 
     run(main())

@@ -117,7 +117,9 @@ def test_sigstop_timeouts_open_the_breaker_then_recover(
             assert conn.breaker_state == "closed"
             with pytest.raises(RedisTimeoutError):
                 await conn.execute("GET", "k")  # reconnect: the PING times out
-            assert conn.breaker_state == "open"
+            # The call ended at its own deadline; the connect attempt fails at
+            # its connect_timeout (the same 0.2 s) and opens the breaker.
+            await until(lambda: conn.breaker_state == "open", timeout=1.0)
             # Open: fails fast without touching the network.
             t0 = time.monotonic()
             for _ in range(20):

@@ -7,12 +7,20 @@ module keeps the lifecycle: lazy connect, AUTH/SELECT handshake, timeouts,
 reconnect with capped exponential backoff and full jitter, a circuit breaker,
 idle health PINGs, and fork/loop ownership of the socket.  No threads.
 
-Timeouts use one loop timer per connection (the watchdog) instead of a timer per
-command: while commands are pending, the watchdog checks that replies keep
-arriving; after ``command_timeout`` seconds of silence every pending command
-fails with RedisTimeoutError and the link is dropped (RESP is ordered, so a
-link that lost a reply cannot be reused).  An explicit ``timeout=`` on one call
-adds a per-call timer.
+Deadlines belong to operations: every command carries its own deadline
+(``command_timeout``, or ``timeout=`` for one call) and fails with
+RedisTimeoutError when it passes, within one loop iteration of it.  One timer per
+connection, armed at the oldest deadline, serves every command of the fast path
+(their deadlines are in send order).  A command that times out is abandoned:
+the C protocol drops its reply when it comes, so the link stays usable.  The
+link itself is dropped only when a command timed out and *no* reply at all came
+during its whole timeout (the server is silent: SIGSTOP, a dead peer); a short
+per-call ``timeout=`` never drops it.
+
+Nothing but the users of a connection keeps it alive: timers and callbacks hold
+weak references, so an abandoned connection is collected and its ``__del__``
+closes the socket.  Sharing between cache objects goes through
+:mod:`aicache._registry`.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import socket
 import ssl
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -98,6 +107,40 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 _get_running_loop = asyncio.get_running_loop
+_running_loop_or_none = asyncio._get_running_loop
+
+#: Default ceiling of the reconnect backoff and the breaker's open time: with
+#: Redis back, the next attempt comes within this long (issue 9: back to Redis
+#: within 1 s), and a down Redis sees at most a few attempts per second from
+#: one process and loop (no reconnect storm).
+DEFAULT_BACKOFF_CAP = 0.25
+DEFAULT_BREAKER_RESET = 0.5
+
+
+def _call_weak(ref: weakref.ref[RedisConnection], name: str) -> None:
+    """Timer callback that does not keep the connection alive."""
+    conn = ref()
+    if conn is not None:
+        getattr(conn, name)()
+
+
+def _expire_call(
+    fut: asyncio.Future[Any],
+    timeout: float,
+    url: str,
+    ref: weakref.ref[RedisConnection],
+) -> None:
+    """Per-call deadline: fail that call only (its reply is dropped later)."""
+    if not fut.done():
+        conn = ref()
+        if conn is not None:
+            conn._stats["timeouts"] += 1
+        fut.set_exception(
+            RedisTimeoutError(
+                f"Redis command timed out after {timeout}s",
+                {"redis_url": url, "timeout": timeout},
+            )
+        )
 
 
 def _consume(fut: asyncio.Future[Any]) -> None:
@@ -123,12 +166,15 @@ class RedisConnection:
         "_connecting",
         "_connecting_loop",
         "_db",
+        "_deadline_timer",
         "_ever_connected",
         "_failures",
         "_fork_gen",
         "_hc_marks",
         "_health",
         "_health_interval",
+        "_inflight",
+        "_last_error",
         "_loop",
         "_max_bulk",
         "_next_attempt_at",
@@ -142,9 +188,7 @@ class RedisConnection:
         "_timeout_error",
         "_url",
         "_username",
-        "_watchdog",
-        "_wd_replies",
-        "_wd_since",
+        "_wref",
     )
 
     def __init__(
@@ -158,9 +202,9 @@ class RedisConnection:
         connect_timeout: float = 5.0,
         command_timeout: float = 2.0,
         breaker_failure_threshold: int = 5,
-        breaker_reset_timeout: float = 5.0,
+        breaker_reset_timeout: float = DEFAULT_BREAKER_RESET,
         backoff_base: float = 0.05,
-        backoff_cap: float = 2.0,
+        backoff_cap: float = DEFAULT_BACKOFF_CAP,
         health_check_interval: float = 30.0,
         max_bulk_bytes: int = 512 * 1024 * 1024,
         client_name: str | None = None,
@@ -231,12 +275,17 @@ class RedisConnection:
         self._breaker = "closed"
         self._opened_at = 0.0
         self._next_attempt_at = 0.0
-        self._watchdog: asyncio.TimerHandle | None = None
-        self._wd_replies = 0
-        self._wd_since = 0.0
+        self._wref = weakref.ref(self)
+        # (deadline, future, protocol, replies when sent) of fast-path commands,
+        # in send order; _deadline_timer fires at the first deadline.
+        self._inflight: deque[
+            tuple[float, asyncio.Future[Any], _core.RedisProtocol, int]
+        ] = deque()
+        self._deadline_timer: asyncio.TimerHandle | None = None
         self._health: asyncio.TimerHandle | None = None
         self._hc_marks = (0, 0)
         self._ever_connected = False
+        self._last_error = ""  # why the last connection attempt failed
         # Counters of links already gone are folded in here (see _retire).
         self._retired = {"commands": 0, "writes": 0, "bytes_written": 0, "replies": 0,
                          "reply_errors": 0}  # fmt: skip
@@ -292,12 +341,23 @@ class RedisConnection:
 
     @property
     def is_connected(self) -> bool:
+        """A live link usable from here: False from another running event loop
+        (a connection belongs to one loop; see :mod:`aicache._registry`)."""
         proto = self._proto
-        return (
-            proto is not None
-            and not proto.closed
-            and self._fork_gen == _fork_generation
-        )
+        if proto is None or proto.closed or self._fork_gen != _fork_generation:
+            return False
+        running = _running_loop_or_none()
+        return running is None or running is self._loop
+
+    @property
+    def recovering(self) -> bool:
+        """Recent attempts failed: the next one is a probe nobody should wait on."""
+        return self._failures > 0
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop of the current link (None when there is none)."""
+        return self._loop
 
     @property
     def breaker_state(self) -> str:
@@ -354,10 +414,17 @@ class RedisConnection:
             and self._fork_gen == _fork_generation
             and _get_running_loop() is self._loop
         ):
-            # Fast path: one C call, one await; the watchdog covers the timeout.
-            if self._watchdog is None:
-                self._arm_watchdog(proto)
-            return await proto.request(args, decoder)
+            # Fast path: one C call, one await; the deadline timer covers it.
+            fut = proto.request(args, decoder)
+            q = self._inflight
+            while q and q[0][1].done():
+                q.popleft()
+            q.append(
+                (self._loop.time() + self._command_timeout, fut, proto, proto.replies)
+            )
+            if self._deadline_timer is None:
+                self._arm_deadline()
+            return await fut
         return await self._execute_slow(args, decoder, timeout)
 
     async def execute_pair(
@@ -376,8 +443,7 @@ class RedisConnection:
         ):
             proto = await self._ensure_link(_get_running_loop())
         fut = proto.request_pair(first, second)
-        if self._watchdog is None:
-            self._arm_watchdog(proto)
+        self._track(proto, fut)
         return await fut
 
     async def close(self) -> None:
@@ -408,52 +474,33 @@ class RedisConnection:
         decoder: Callable[[bytes], Any] | None,
         timeout: float | None,
     ) -> Any:
-        loop = _get_running_loop()
-        proto = await self._ensure_link(loop)
-        if timeout is None:
-            fut = proto.request(args, decoder)
-            if self._watchdog is None:
-                self._arm_watchdog(proto)
-            return await fut
-        if not timeout > 0:
+        """Connects first when needed; the whole call (connect included) ends
+        within its timeout (``timeout=`` or ``command_timeout``)."""
+        if timeout is not None and not timeout > 0:
             raise ConfigurationError("timeout must be > 0", {"timeout": timeout})
+        loop = _get_running_loop()
+        budget = self._command_timeout if timeout is None else float(timeout)
+        deadline = loop.time() + budget
+        if self._proto is None or self._loop is not loop:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    proto = await self._ensure_link(loop)
+            except TimeoutError:
+                self._stats["timeouts"] += 1
+                raise RedisTimeoutError(
+                    f"Redis command timed out after {budget}s (still connecting)",
+                    {"redis_url": self._redacted, "timeout": budget},
+                ) from None
+        else:
+            proto = await self._ensure_link(loop)
         fut = proto.request(args, decoder)
-        if self._watchdog is None:
-            self._arm_watchdog(proto)
-        handle = loop.call_later(timeout, self._expire, proto, fut, timeout)
+        handle = loop.call_at(
+            deadline, _expire_call, fut, budget, self._redacted, self._wref
+        )
         try:
             return await fut
         finally:
             handle.cancel()
-
-    def _expire(
-        self, proto: _core.RedisProtocol, fut: asyncio.Future[Any], timeout: float
-    ) -> None:
-        """A call's own timeout: fail that call now; if the link stays silent
-        for as long again, drop it (its replies can no longer be trusted)."""
-        if fut.done():
-            return
-        self._stats["timeouts"] += 1
-        fut.set_exception(
-            RedisTimeoutError(
-                f"Redis command timed out after {timeout}s",
-                {"redis_url": self._redacted, "timeout": timeout},
-            )
-        )
-        if self._loop is not None and proto is self._proto:
-            self._loop.call_later(
-                timeout, self._check_suspect, proto, proto.replies, timeout
-            )
-
-    def _check_suspect(
-        self, proto: _core.RedisProtocol, replies: int, timeout: float
-    ) -> None:
-        if proto is self._proto and proto.replies == replies and proto.pending > 0:
-            self._record_failure()
-            proto.abort(
-                message=f"no reply from Redis within {timeout}s; link dropped",
-                error_factory=self._timeout_error,
-            )
 
     async def _ensure_link(
         self, loop: asyncio.AbstractEventLoop
@@ -475,7 +522,7 @@ class RedisConnection:
             if now < self._opened_at + self._breaker_reset:
                 self._stats["fast_failures"] += 1
                 raise RedisConnectionError(
-                    "Redis circuit breaker is open: failing fast",
+                    f"Redis circuit breaker is open: failing fast{self._why()}",
                     {
                         "redis_url": self._redacted,
                         "retry_in": round(
@@ -488,7 +535,8 @@ class RedisConnection:
         elif now < self._next_attempt_at:
             self._stats["fast_failures"] += 1
             raise RedisConnectionError(
-                "Redis is unreachable; waiting before the next connection attempt",
+                "Redis is unreachable; waiting before the next connection attempt"
+                + self._why(),
                 {
                     "redis_url": self._redacted,
                     "retry_in": round(self._next_attempt_at - now, 3),
@@ -504,6 +552,15 @@ class RedisConnection:
     def _connect_done(self, task: asyncio.Future[_core.RedisProtocol]) -> None:
         if self._connecting is task:
             self._connecting = None
+        if not task.cancelled():
+            exc = task.exception()
+            if isinstance(exc, InfrastructureError):
+                self._last_error = exc.message
+            elif exc is not None:
+                self._last_error = type(exc).__name__
+
+    def _why(self) -> str:
+        return f" (last error: {self._last_error})" if self._last_error else ""
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> _core.RedisProtocol:
         """Connects and runs the handshake (AUTH, SELECT, CLIENT SETNAME, else
@@ -620,7 +677,9 @@ class RedisConnection:
         self._ever_connected = True
         if self._health_interval > 0:
             self._hc_marks = (proto.commands, proto.replies)
-            self._health = loop.call_later(self._health_interval, self._health_tick)
+            self._health = loop.call_later(
+                self._health_interval, _call_weak, self._wref, "_health_tick"
+            )
 
     def _link_lost(self, proto: _core.RedisProtocol) -> None:
         """on_lost callback of the C protocol (called once per protocol)."""
@@ -657,12 +716,13 @@ class RedisConnection:
         self._next_attempt_at = now + random.uniform(0.0, ceiling)
 
     def _cancel_timers(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+            self._deadline_timer = None
         if self._health is not None:
             self._health.cancel()
             self._health = None
+        self._inflight.clear()  # their futures were failed with the link
 
     def _forget_parent_link(self) -> None:
         """In a forked child: drop the parent's link without touching it (its
@@ -670,8 +730,9 @@ class RedisConnection:
         self._proto = None
         self._loop = None
         self._connecting = None
-        self._watchdog = None
+        self._deadline_timer = None
         self._health = None
+        self._inflight.clear()
         self._fork_gen = _fork_generation
 
     def _leave_loop(self) -> None:
@@ -703,38 +764,66 @@ class RedisConnection:
         try:
             self._cancel_timers()
         except RuntimeError:
-            self._watchdog = None
+            self._deadline_timer = None
             self._health = None
+            self._inflight.clear()
 
     # ------------------------------------------------------------ timers
 
-    def _arm_watchdog(self, proto: _core.RedisProtocol) -> None:
+    def _track(self, proto: _core.RedisProtocol, fut: asyncio.Future[Any]) -> None:
+        """Gives a future sent with ``proto.send`` the connection's deadline (what
+        ``execute`` does inline), for callers that write raw commands."""
         loop = self._loop
         if loop is None:
             return
-        self._wd_replies = proto.replies
-        self._wd_since = loop.time()
-        self._watchdog = loop.call_later(self._command_timeout / 4, self._watchdog_tick)
+        self._inflight.append(
+            (loop.time() + self._command_timeout, fut, proto, proto.replies)
+        )
+        if self._deadline_timer is None:
+            self._arm_deadline()
 
-    def _watchdog_tick(self) -> None:
-        self._watchdog = None
-        proto, loop = self._proto, self._loop
-        if proto is None or loop is None or proto.pending == 0:
+    def _arm_deadline(self) -> None:
+        loop, q = self._loop, self._inflight
+        if loop is not None and q:
+            self._deadline_timer = loop.call_at(
+                q[0][0], _call_weak, self._wref, "_deadline_tick"
+            )
+
+    def _deadline_tick(self) -> None:
+        """Fails every fast-path command whose deadline passed; drops the link
+        if one of them saw no reply at all during its whole timeout."""
+        self._deadline_timer = None
+        loop, q = self._loop, self._inflight
+        if loop is None:
+            q.clear()
             return
         now = loop.time()
-        replies = proto.replies
-        if replies != self._wd_replies:
-            self._wd_replies = replies
-            self._wd_since = now
-        elif now - self._wd_since >= self._command_timeout:
+        silent: _core.RedisProtocol | None = None
+        while q:
+            deadline, fut, proto, replies_then = q[0]
+            if fut.done():
+                q.popleft()
+                continue
+            if deadline > now:
+                break
+            q.popleft()
             self._stats["timeouts"] += 1
+            fut.set_exception(
+                RedisTimeoutError(
+                    f"Redis command timed out after {self._command_timeout}s",
+                    {"redis_url": self._redacted, "timeout": self._command_timeout},
+                )
+            )
+            if proto is self._proto and proto.replies == replies_then:
+                silent = proto
+        if silent is not None and silent is self._proto:
             self._record_failure()
-            proto.abort(
+            silent.abort(
                 message=f"no reply from Redis within {self._command_timeout}s",
                 error_factory=self._timeout_error,
             )
-            return
-        self._watchdog = loop.call_later(self._command_timeout / 4, self._watchdog_tick)
+            return  # connection_lost cleared the queue and the timers
+        self._arm_deadline()
 
     def _health_tick(self) -> None:
         """PING a link that was idle for a whole interval, so a dead peer is
@@ -747,11 +836,17 @@ class RedisConnection:
         if marks == self._hc_marks and proto.pending == 0:
             self._stats["health_checks"] += 1
             try:
-                proto.send(("PING",)).add_done_callback(_consume)
+                fut = proto.send(("PING",))
             except RedisConnectionError:
                 return
-            if self._watchdog is None:
-                self._arm_watchdog(proto)
+            fut.add_done_callback(_consume)
+            self._inflight.append(
+                (loop.time() + self._command_timeout, fut, proto, proto.replies)
+            )
+            if self._deadline_timer is None:
+                self._arm_deadline()
             marks = (proto.commands, proto.replies)
         self._hc_marks = marks
-        self._health = loop.call_later(self._health_interval, self._health_tick)
+        self._health = loop.call_later(
+            self._health_interval, _call_weak, self._wref, "_health_tick"
+        )

@@ -465,8 +465,8 @@ class ClusterConnection:
             )
         asking = proto.send(("ASKING",))
         fut = proto.send(args, decoder)
-        if conn._watchdog is None:
-            conn._arm_watchdog(proto)
+        conn._track(proto, asking)
+        conn._track(proto, fut)
         try:
             await asking
         except RedisReplyError:

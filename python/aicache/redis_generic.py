@@ -45,6 +45,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from aicache import _core, stampede
+from aicache._journal import MAX_DEGRADED_JOURNAL_KEYS, DegradedJournal, journal_for
+from aicache._registry import Lease, registry, secret_digest
 from aicache.base import CacheInterface
 from aicache.codec import ValueCodec
 from aicache.encryption import EncryptedCacheLayer, create_encryption_layer_from_env
@@ -53,7 +55,7 @@ from aicache.key_generator import CacheKeyGenerator
 from aicache.memory import InMemoryCache
 from aicache.monitoring import CachePerformanceMonitor
 from aicache.privacy import log_key
-from aicache.redis_url import parse_redis_url
+from aicache.redis_url import RedisURL, parse_redis_url
 from aicache.security import (
     RedisCacheSecurityManager,
     SecurityConfig,
@@ -379,12 +381,13 @@ class GenericRedisCache(CacheInterface):
                 "redis_url must be a non-empty string",
                 {"redis_url": type(redis_url).__name__},
             )
-        # A bad URL fails here, naming the problem only.
-        url_query = (
-            parse_topology_url(redis_url).query
+        # A bad URL fails here, naming the problem only (never the secret).
+        parsed_any: Any = (
+            parse_topology_url(redis_url)
             if is_topology_url(redis_url)
-            else parse_redis_url(redis_url).query
+            else parse_redis_url(redis_url)
         )
+        url_query = parsed_any.query
 
         self.redis_url = redis_url
         self.default_ttl = default_ttl
@@ -409,6 +412,15 @@ class GenericRedisCache(CacheInterface):
         if coherence is None:
             coherence = url_query.get("l1_coherence", "no").lower() in _YES
         self.l1_coherence = bool(coherence)
+        journal_size = _int_param(
+            "degraded_journal_size",
+            kwargs.pop("degraded_journal_size", MAX_DEGRADED_JOURNAL_KEYS),
+            1,
+            10_000_000,
+        )
+        # One outage journal per server (or topology) and database.
+        self._journal_server = _server_identity(parsed_any)
+        self._journal: DegradedJournal = journal_for(self._journal_server, journal_size)
         self._connection_options = self._pop_connection_options(kwargs)
         if kwargs:
             # Accepted for compatibility (the template passes configuration keys
@@ -447,7 +459,13 @@ class GenericRedisCache(CacheInterface):
         self._redis_connected = False
         self.last_connect_error: BaseException | None = None
         self._connection: RedisConnection | None = None
-        self._connection_key: tuple[int, str] | None = None
+        # This cache's shares of process-wide connections, one per event loop.
+        self._leases: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, Lease[RedisConnection]
+        ] = weakref.WeakKeyDictionary()
+        self._loop_clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, RedisClient
+        ] = weakref.WeakKeyDictionary()
         self._last_connect_ts = 0.0
         self._last_connect_result = False
         self._connect_retry_interval = 0.5
@@ -578,20 +596,55 @@ class GenericRedisCache(CacheInterface):
         return settings
 
     def _get_connection(self) -> RedisConnection:
-        """The aicache connection for the current URL and security config (kept
-        across failures so its backoff and circuit breaker keep their state)."""
+        """The connection for the current URL, security config and event loop:
+        shared by every cache object of the process with the same server,
+        credentials, database, TLS settings and timeouts (one socket, however
+        many caches), kept across failures so its backoff and breaker keep
+        their state. A cache dropped without ``disconnect()`` costs nothing:
+        the connection is closed when its last user is gone."""
         manager = self.security_manager
         if manager is None:
             raise ConfigurationError(
                 "GenericRedisCache has no security manager", {"redis_url": "n/a"}
             )
-        key = (id(manager.config), self.redis_url)
-        if self._connection is None or self._connection_key != key:
-            self._connection = manager.build_connection(
-                self.redis_url, **self._connection_settings()
+        loop = asyncio.get_running_loop()
+        lease = self._leases.get(loop)
+        key = self._registry_key(loop)
+        if lease is None or lease.released or lease.key != key:
+            url, settings = self.redis_url, self._connection_settings()
+            lease = registry.lease(
+                key, lambda: manager.build_connection(url, **settings)
             )
-            self._connection_key = key
-        return self._connection
+            self._leases[loop] = lease
+        self._connection = lease.connection
+        return lease.connection
+
+    def _registry_key(self, loop: asyncio.AbstractEventLoop) -> tuple[Any, ...]:
+        """What makes two caches' connections interchangeable (no secret in
+        clear: the password is hashed)."""
+        manager = self.security_manager
+        assert manager is not None
+        config = manager.config
+        username, password = manager._credentials(self.redis_url)
+        tls = (
+            manager._uses_tls(self.redis_url),
+            getattr(config, "tls_cert_path", None),
+            getattr(config, "tls_key_path", None),
+            getattr(config, "tls_ca_path", None),
+            getattr(config, "verify_certificates", True),
+            str(getattr(config, "min_tls_version", "")),
+            tuple(getattr(config, "cipher_suites", None) or ()),
+        )
+        return (
+            *self._journal_server,
+            username,
+            secret_digest(password),
+            tls,
+            tuple(sorted(self._connection_settings().items())),
+            # Not id(loop): a new loop can reuse a dead one's address. A dead
+            # loop's weak reference equals nothing else.
+            weakref.ref(loop),
+        )
 
     async def connect(self) -> bool:
         """Connect (or check the link); True when Redis is usable.
@@ -607,6 +660,10 @@ class GenericRedisCache(CacheInterface):
             if type(redis) is not RedisClient:
                 return True  # an assigned client is used as it is
             conn = redis.connection
+            if self._for_another_loop(conn):
+                # Ours, for another event loop: use this loop's connection.
+                conn = self._get_connection()
+                redis = self.redis = RedisClient(conn)
             if conn.is_connected:
                 return True
             try:
@@ -677,27 +734,32 @@ class GenericRedisCache(CacheInterface):
         return False
 
     async def disconnect(self) -> None:
-        """Close the Redis connection (a later operation reconnects)."""
+        """Give up this cache's connection (a later operation reconnects). A
+        connection shared with other caches stays open for them; the last user
+        closes it."""
         redis, self.redis = self.redis, None
-        conn, self._connection = self._connection, None
+        self._connection = None
         tracker, self._coherence = self._coherence, None
         if tracker is not None:
             self._coherence_flush()
             await tracker.close()
-        self._connection_key = None
         self._connect_task = None
         self._redis_connected = False
         self._last_connect_ts = 0.0
         self._last_connect_result = False
+        leases = list(self._leases.values())
+        self._leases.clear()
+        self._loop_clients.clear()
+        shared = {id(lease.connection) for lease in leases}
         try:
-            if redis is not None:
+            if redis is not None and not (
+                type(redis) is RedisClient and id(redis.connection) in shared
+            ):
                 closer = getattr(redis, "aclose", None) or getattr(redis, "close", None)
                 if closer is not None:
                     await _maybe_await(closer())
-            if conn is not None and (
-                type(redis) is not RedisClient or redis.connection is not conn
-            ):
-                await conn.close()
+            for lease in leases:
+                await lease.release()
         except Exception as exc:
             logger.warning("Error while disconnecting from Redis: %s", _describe(exc))
 
@@ -718,24 +780,109 @@ class GenericRedisCache(CacheInterface):
 
         An operation never waits longer than the operation timeout for a
         connection: the attempt goes on in the background (shared by every
-        operation) and the operation falls back to L1 meanwhile.
+        operation) and the operation falls back to L1 meanwhile. While earlier
+        attempts failed (the connection is recovering), nobody waits on the
+        probe. Writes acknowledged while Redis was unreachable are reconciled
+        (see :mod:`aicache._journal`) before a client is handed out.
         """
         redis = self.redis
         if redis is not None and (
             type(redis) is not RedisClient or redis.connection.is_connected
         ):
-            return redis
+            if not self._journal.dirty:
+                return redis
+            return redis if await self._reconcile(redis) else None
+        if type(redis) is RedisClient and self._for_another_loop(redis.connection):
+            client = await self._client_for_this_loop()
+        else:
+            client = await self._client_after_connect()
+        if client is not None and self._journal.dirty:
+            return client if await self._reconcile(client) else None
+        return client
+
+    def _for_another_loop(self, conn: RedisConnection) -> bool:
+        """conn is this cache's connection for another event loop, or linked in
+        another running loop: this loop must use its own."""
+        loop = asyncio.get_running_loop()
+        mine = self._leases.get(loop)
+        if mine is not None and mine.connection is conn:
+            return False
+        if any(lease.connection is conn for lease in self._leases.values()):
+            return True
+        return _owned_by_other_loop(conn)
+
+    async def _client_after_connect(self) -> Any:
         loop = asyncio.get_running_loop()
         task = self._connect_task
         if task is None or task.done() or task.get_loop() is not loop:
             task = self._connect_task = loop.create_task(self.connect())
             task.add_done_callback(_consume)
+        conn = self._connection
+        if conn is not None and getattr(conn, "recovering", False) and not task.done():
+            # A probe after failures: fail over to L1 now, not after a timeout.
+            return self._connect_failed(None, "reconnecting") or None
         try:
             async with asyncio.timeout(self._connection_settings()["command_timeout"]):
                 ok = await asyncio.shield(task)
         except TimeoutError:
             ok = self._connect_failed(None, "connection attempt still pending")
         return self.redis if ok else None
+
+    async def _client_for_this_loop(self) -> RedisClient | None:
+        """A second event loop (another thread) uses this cache: it gets its own
+        connection (shared per loop through the registry), never the other
+        loop's socket."""
+        loop = asyncio.get_running_loop()
+        client = self._loop_clients.get(loop)
+        if client is None:
+            client = self._loop_clients[loop] = RedisClient(self._get_connection())
+        conn = client.connection
+        if conn.is_connected:
+            return client
+        try:
+            async with asyncio.timeout(self._connection_settings()["command_timeout"]):
+                await conn.connect()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._connect_failed(exc, "connection failed")
+            return None
+        return client
+
+    async def _reconcile(self, redis: Any) -> bool:
+        """Removes from Redis every key written or deleted while it was
+        unreachable (and clears overflowed scopes), before reads use Redis
+        again. False: not done, keep serving from L1."""
+        journal = self._journal
+        keys, scopes, seq = journal.snapshot()
+        try:
+            async with asyncio.timeout(self._connection_settings()["command_timeout"]):
+                await _delete_keys(redis, [k for k, _ in keys])
+                for scope in scopes:
+                    await self._scan_unlink(scope.translate(_GLOB_SPECIAL) + "*", redis)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            journal.stats["reconcile_failures"] += 1
+            self._log_failure(
+                "reconcile",
+                f"Redis reconciliation after an outage failed ({_describe(exc)}); "
+                "serving from L1 until it succeeds",
+            )
+            return False
+        journal.done(keys, scopes, seq)
+        if scopes and self.l1_cache is not None:
+            self.l1_cache.clear()
+        logger.info(
+            "Reconciled %d key(s) and %d scope(s) written while Redis was unreachable",
+            len(keys),
+            len(scopes),
+        )
+        return True
+
+    def _journal_write(self, key: str) -> None:
+        """A write or delete of key was acknowledged without reaching Redis."""
+        self._journal.record(self._rkey(key), self.key_prefix)
 
     # -- failures -----------------------------------------------------------------
 
@@ -1099,7 +1246,11 @@ class GenericRedisCache(CacheInterface):
                 self._fire_callback("get_success", key, value)
                 return value
         redis = self.redis
-        if type(redis) is not RedisClient or not redis.connection.is_connected:
+        if (
+            type(redis) is not RedisClient
+            or not redis.connection.is_connected
+            or self._journal.dirty  # writes from an outage to reconcile first
+        ):
             redis = await self._client()
             if redis is None:
                 self._miss(key, start, "redis_unavailable", _MISS_UNAVAILABLE)
@@ -1272,6 +1423,7 @@ class GenericRedisCache(CacheInterface):
     async def _set_l1_only(
         self, key: str, value: Any, ttl: int, start: float, reason: str
     ) -> None:
+        self._journal_write(key)
         l1 = self.l1_cache
         self._invalidate_reads(key)
         if l1 is not None and self.l1_coherence:
@@ -1326,12 +1478,15 @@ class GenericRedisCache(CacheInterface):
         if l1 is not None:
             await l1.delete(key)
         redis = await self._client()
-        if redis is not None:
+        if redis is None:
+            self._journal_write(key)
+        else:
             try:
                 if await _delete_keys(redis, [self._rkey(key)], unlink=False) > 0:
                     existed = True
             except Exception as exc:
                 self._redis_failed("delete", exc)
+                self._journal_write(key)
             except BaseException:  # cancelled: the DEL may still reach Redis
                 self._forget_local(key)
                 raise
@@ -1562,6 +1717,9 @@ class GenericRedisCache(CacheInterface):
                 for key in names:
                     self._forget_local(key)
                 raise
+        if removed is None:
+            for key in names:
+                self._journal_write(key)
         for key in names:
             self._invalidate_reads(key)
             if l1 is not None:
@@ -1572,9 +1730,10 @@ class GenericRedisCache(CacheInterface):
 
     # -- namespace work: SCAN + batched UNLINK, never KEYS ----------------------------
 
-    async def _scan_unlink(self, match: str) -> list[str]:
+    async def _scan_unlink(self, match: str, redis: Any = None) -> list[str]:
         """Delete every Redis key matching the glob; the names removed (decoded)."""
-        redis = await self._client()
+        if redis is None:
+            redis = await self._client()
         if redis is None:
             return []
         removed: list[str] = []
@@ -1687,6 +1846,11 @@ class GenericRedisCache(CacheInterface):
                 if self._coherence is not None
                 else None
             ),
+            "degraded_journal": {
+                "pending_keys": len(self._journal.keys),
+                "overflowed_scopes": len(self._journal.overflow_scopes),
+                **self._journal.stats,
+            },
         }
 
     async def get_cache_stats(self) -> dict[str, Any]:
@@ -1835,6 +1999,26 @@ def _consume(task: asyncio.Task[Any]) -> None:
     """Done-callback of background connection attempts nobody may await."""
     if not task.cancelled():
         task.exception()
+
+
+def _server_identity(parsed: Any) -> tuple[Any, ...]:
+    """Which Redis data a parsed URL names (server or topology, and database)."""
+    if isinstance(parsed, RedisURL):
+        return ("redis", parsed.scheme, parsed.host, parsed.port, parsed.path,
+                parsed.db)  # fmt: skip
+    return ("topology", parsed.kind, parsed.tls, parsed.hosts, parsed.service,
+            parsed.db)  # fmt: skip
+
+
+def _owned_by_other_loop(conn: Any) -> bool:
+    """conn's link lives in another event loop that is still running."""
+    loop = getattr(conn, "loop", None)
+    return (
+        loop is not None
+        and loop is not asyncio.get_running_loop()
+        and not loop.is_closed()
+        and loop.is_running()
+    )
 
 
 def _native_factory() -> bool:
