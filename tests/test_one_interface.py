@@ -176,6 +176,18 @@ def test_mypy_sees_one_interface(tmp_path: Path) -> None:
                 await cache.disconnect()
                 return len(found) + await cache.delete_many(["a"])
 
+            from aicache import AIResponseCache, GenericRedisCache, InMemoryCache
+            from aicache.protocols import AICacheService, CacheService
+
+            services: list[CacheService] = [
+                InMemoryCache(), GenericRedisCache(), AIResponseCache()
+            ]
+            ai_services: list[AICacheService] = [InMemoryCache(), AIResponseCache()]
+
+            async def through_protocol(cache: AICacheService) -> int:
+                await cache.set_many({"a": 1})
+                return await cache.invalidate_by_operation("summarize")
+
             async def ai() -> int:
                 cache = await CacheFactory().for_ai_app()
                 await cache.cache_response("t", "summarize", {}, {"s": 1})

@@ -60,6 +60,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "MemoryUsageMetric": ("monitoring", "MemoryUsageMetric"),
     "PerformanceMetric": ("monitoring", "PerformanceMetric"),
     "CacheParameterMapper": ("parameter_mapping", "CacheParameterMapper"),
+    "AICacheService": ("protocols", "AICacheService"),
+    "CacheService": ("protocols", "CacheService"),
     "ValidationResult": ("parameter_mapping", "ValidationResult"),
     "AIResponseCache": ("redis_ai", "AIResponseCache"),
     "REDIS_AVAILABLE": ("redis_generic", "REDIS_AVAILABLE"),
@@ -144,6 +146,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: plain imports
     from aicache.monitoring import PerformanceMetric as PerformanceMetric
     from aicache.parameter_mapping import CacheParameterMapper as CacheParameterMapper
     from aicache.parameter_mapping import ValidationResult as ValidationResult
+    from aicache.protocols import AICacheService as AICacheService
+    from aicache.protocols import CacheService as CacheService
     from aicache.redis_ai import AIResponseCache as AIResponseCache
     from aicache.redis_generic import REDIS_AVAILABLE as REDIS_AVAILABLE
     from aicache.redis_generic import GenericRedisCache as GenericRedisCache
