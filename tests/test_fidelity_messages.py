@@ -500,3 +500,33 @@ def test_ai_config_messages_match_the_template_tests() -> None:
         "compression_level must be 1-9, got 10",
         "text_hash_threshold too large (max 100000), got 200000",
     ]
+
+
+@pytest.mark.parametrize(
+    ("config", "url", "headline", "validation_type", "requirement"),
+    [
+        (SecurityConfig(), "rediss://cache:6380", "Authentication", "mandatory_authentication", "authentication_required"),
+        (SecurityConfig(redis_auth="pw"), "redis://cache:6379", "TLS encryption", "mandatory_tls", "tls_encryption_required"),
+        (SecurityConfig(redis_auth="pw", verify_certificates=False), "rediss://c:6380", "Certificate verification", "mandatory_cert_verification", "certificate_verification_required"),
+    ],
+)  # fmt: skip
+def test_mandatory_security_errors_keep_the_original_headline_and_keys(
+    environment: pytest.MonkeyPatch,
+    config: SecurityConfig,
+    url: str,
+    headline: str,
+    validation_type: str,
+    requirement: str,
+) -> None:
+    environment.setenv("ENVIRONMENT", "production")
+    environment.setenv("REDIS_ENCRYPTION_KEY", RefFernet.generate_key().decode())
+    with pytest.raises(ConfigurationError) as info:
+        config.validate_mandatory_security_requirements(url)
+    err = info.value
+    assert err.message.startswith(
+        f"🔒 SECURITY ERROR: {headline} is mandatory for production environment."
+    )
+    assert err.context["validation_type"] == validation_type
+    assert err.context["security_requirement"] == requirement
+    assert err.context["environment"] == "production"
+    assert "🌍 Environment: production" in err.message

@@ -158,7 +158,7 @@ def test_security_fail_fast_at_construction(
         GenericRedisCache(redis_url="redis://cache:6379")
     ctx = e.value.context
     assert ctx["error_type"] == "security_initialization_failure"
-    assert ctx["missing_requirements"] == ["tls", "authentication", "encryption_key"]
+    assert ctx["missing_requirements"] == ["authentication", "tls", "encryption_key"]
     key_ = FernetKeyring.generate_key().decode()
     cfg = SecurityConfig(redis_auth="pw", encryption_key=key_)
     cache = GenericRedisCache(redis_url="rediss://cache:6380", security_config=cfg)

@@ -169,10 +169,14 @@ def test_production_names_exactly_what_is_missing(
     with pytest.raises(ConfigurationError) as e:
         SecurityConfig().validate_mandatory_security_requirements("redis://cache:6379")
     ctx = e.value.context
-    assert ctx["missing_requirements"] == ["tls", "authentication", "encryption_key"]
+    assert ctx["missing_requirements"] == ["authentication", "tls", "encryption_key"]
     assert ctx["environment"] == "production"
-    assert ctx["validation_type"] == "mandatory_security"
-    assert ctx["security_requirement"] == "tls"
+    # the original's values for its first check (authentication)
+    assert ctx["validation_type"] == "mandatory_authentication"
+    assert ctx["security_requirement"] == "authentication_required"
+    assert e.value.message.startswith(
+        "🔒 SECURITY ERROR: Authentication is mandatory for production environment."
+    )
     assert "confidence" in ctx
     for word in ("TLS", "REDIS_PASSWORD", "REDIS_ENCRYPTION_KEY"):
         assert word in e.value.message
@@ -233,7 +237,7 @@ def test_staging_requires_tls_and_auth_but_not_a_key(
     set_env(clean_env, "staging")
     with pytest.raises(ConfigurationError) as e:
         SecurityConfig().validate_mandatory_security_requirements("redis://c:6379")
-    assert e.value.context["missing_requirements"] == ["tls", "authentication"]
+    assert e.value.context["missing_requirements"] == ["authentication", "tls"]
     SecurityConfig(redis_auth="pw").validate_mandatory_security_requirements(
         "rediss://c:6380"
     )

@@ -78,6 +78,26 @@ _CRITICAL_VULNERABILITIES = (
     VULN_BAD_CERTIFICATES,
     VULN_WEAK_CIPHERS,
 )
+# Mandatory requirement -> (headline subject, validation_type, security_requirement),
+# the original's values (its error for a missing encryption key did not exist).
+_MANDATORY: dict[str, tuple[str, str, str]] = {
+    "authentication": (
+        "Authentication",
+        "mandatory_authentication",
+        "authentication_required",
+    ),
+    "tls": ("TLS encryption", "mandatory_tls", "tls_encryption_required"),
+    "certificate_verification": (
+        "Certificate verification",
+        "mandatory_cert_verification",
+        "certificate_verification_required",
+    ),
+    "encryption_key": (
+        "An encryption key",
+        "mandatory_encryption_key",
+        "encryption_key_required",
+    ),
+}
 _WEAK_CIPHER_MARKERS = ("RC4", "DES", "MD5", "NULL", "EXPORT", "ANON", "ADH", "AECDH")
 
 
@@ -335,6 +355,14 @@ class SecurityConfig:
         strict = production_like or env == Environment.STAGING
         missing: list[str] = []
         hints: list[str] = []
+        # Checked in the original's order (authentication first), so the headline
+        # and validation_type name the same requirement as the original's error.
+        if strict and not auth_ok:
+            missing.append("authentication")
+            hints.append(
+                "authentication (set REDIS_PASSWORD or REDIS_AUTH, ACL credentials "
+                "REDIS_ACL_USERNAME/REDIS_ACL_PASSWORD, or credentials in the URL)"
+            )
         if strict and not tls_ok:
             if _env_bool("REDIS_INSECURE_ALLOW_PLAINTEXT", False):
                 logger.warning(
@@ -348,12 +376,6 @@ class SecurityConfig:
                     "TLS (use a rediss:// URL or SecurityConfig(use_tls=True) / "
                     "REDIS_TLS_ENABLED=true)"
                 )
-        if strict and not auth_ok:
-            missing.append("authentication")
-            hints.append(
-                "authentication (set REDIS_PASSWORD or REDIS_AUTH, ACL credentials "
-                "REDIS_ACL_USERNAME/REDIS_ACL_PASSWORD, or credentials in the URL)"
-            )
         if production_like:
             if tls_ok and scheme != "unix" and not self.verify_certificates:
                 missing.append("certificate_verification")
@@ -365,14 +387,21 @@ class SecurityConfig:
                     "SecurityConfig.encryption_key)"
                 )
         if missing:
+            what, validation_type, requirement = _MANDATORY[missing[0]]
+            advice = "\n".join(f"{n}. Configure {h}" for n, h in enumerate(hints, 1))
             raise ConfigurationError(
-                f"Redis security requirements for {env.value} not met; missing: "
-                + "; ".join(hints),
+                f"🔒 SECURITY ERROR: {what} is mandatory for {env.value} environment.\n"
+                "\n"
+                f"Missing: {', '.join(missing)}\n"
+                "\n"
+                f"To fix this issue:\n{advice}\n"
+                "\n"
+                f"🌍 Environment: {env.value} (confidence: {info.confidence:.1f})",
                 {
                     "environment": env.value,
                     "confidence": info.confidence,
-                    "validation_type": "mandatory_security",
-                    "security_requirement": missing[0],
+                    "validation_type": validation_type,
+                    "security_requirement": requirement,
                     "missing_requirements": missing,
                     "redis_url": redact_url(redis_url),
                 },
