@@ -125,3 +125,76 @@ def test_sigkilled_owner_lock_expires_and_another_process_takes_over(
     finally:
         owner.kill()
         owner.wait()
+
+
+STREAM_WORKER = r"""
+import asyncio, json, sys
+from aicache.redis_generic import GenericRedisCache
+from aicache.security import SecurityConfig
+from aicache.streams import open_stream
+
+url, key = sys.argv[1:3]
+
+async def main():
+    cache = GenericRedisCache(redis_url=url, security_config=SecurityConfig())
+    await cache.connect()
+    execute = cache.redis.connection.execute
+
+    async def model():
+        await execute("INCR", key + ":calls")
+        for i in range(8):
+            await asyncio.sleep(0.2)
+            yield f"data: token {i}\n\n" if i % 2 else bytes([i]) * (i + 1)
+
+    print("READY", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    stream = await open_stream(cache, key, model)
+    chunks = []
+    async for chunk in stream:
+        chunks.append(chunk.hex() if isinstance(chunk, bytes) else chunk)
+        if len(chunks) == 1:
+            print("FIRST", flush=True)
+    print(json.dumps({"origin": stream.origin, "chunks": chunks}), flush=True)
+    await cache.disconnect()
+
+asyncio.run(main())
+"""
+
+
+def test_a_live_stream_is_followed_from_another_process(
+    redis_plain: RedisServer,
+) -> None:
+    redis_plain.cli("-n", str(DB), "FLUSHDB")
+    url = f"{redis_plain.url}/{DB}"
+
+    def spawn() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-c", STREAM_WORKER, url, "chat:1"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(),
+        )
+
+    producer, follower = spawn(), spawn()
+    try:
+        for p in (producer, follower):  # both interpreters are up and connected
+            assert p.stdout is not None and p.stdout.readline().strip() == "READY"
+        assert producer.stdin is not None and producer.stdout is not None
+        producer.stdin.write("go\n")
+        producer.stdin.flush()
+        assert producer.stdout.readline().strip() == "FIRST"
+        out_f, err_f = follower.communicate("go\n", timeout=60)
+        out_p, err_p = producer.communicate(timeout=60)
+    finally:
+        for p in (producer, follower):
+            p.kill()
+            p.wait()
+    assert follower.returncode == 0, err_f
+    assert producer.returncode == 0, err_p
+    produced = json.loads(out_p.strip().splitlines()[-1])
+    followed = json.loads(out_f.strip().splitlines()[-1])
+    assert produced["origin"] == "source" and followed["origin"] == "remote"
+    assert followed["chunks"] == produced["chunks"] and len(produced["chunks"]) == 8
+    assert redis_plain.cli("-n", str(DB), "GET", "chat:1:calls") == "1"

@@ -38,6 +38,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from aicache import _core
 from aicache.exceptions import InfrastructureError, ValidationError
 from aicache.privacy import log_key
 
@@ -212,26 +213,10 @@ def _has_hash_tag(key: str) -> bool:
     return end > start + 1
 
 
-def _crc16(data: bytes) -> int:
-    """CRC16-CCITT (XModem), the Redis Cluster key-slot checksum."""
-    crc = 0
-    for byte in data:
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-            crc &= 0xFFFF
-    return crc
-
-
 def key_slot(key: str) -> int:
-    """The Redis Cluster slot of key (hash tags honoured)."""
-    data = key.encode("utf-8", "surrogateescape")
-    start = data.find(b"{")
-    if start >= 0:
-        end = data.find(b"}", start + 1)
-        if end > start + 1:
-            data = data[start + 1 : end]
-    return _crc16(data) % 16384
+    """The Redis Cluster slot of key (hash tags honoured; CRC16 in the C core)."""
+    slot: int = _core.key_slot(key.encode("utf-8", "surrogateescape"))
+    return slot
 
 
 _slot_tags: dict[int, str] = {}
@@ -243,7 +228,7 @@ def _tag_for_slot(slot: int) -> str:
     n = 0
     while tag is None:
         candidate = f"s{n}"
-        found = _crc16(candidate.encode()) % 16384
+        found = key_slot(candidate)
         _slot_tags.setdefault(found, candidate)
         tag = _slot_tags.get(slot)
         n += 1
