@@ -58,7 +58,7 @@ logger = logging.getLogger(__name__)
 ENTRY_MARK = "__aicache_entry__"
 LOCK_SUFFIX = ":aicache-lock"
 _POLL_FIRST = 0.002  # seconds between polls for another process's value, doubling
-_POLL_MAX = 0.02
+_POLL_MAX = 0.01
 _MAX_LEASE = 3600.0
 
 # Compare-and-delete / compare-and-extend: only the token's owner may touch the lock.

@@ -52,7 +52,7 @@ DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_CHUNKS = 100_000
 DEFAULT_LEASE = 10.0
 _POLL_FIRST = 0.002  # seconds between reads of another process's stream, doubling
-_POLL_MAX = 0.02
+_POLL_MAX = 0.01
 
 Source = Callable[[], AsyncIterator[Any]]
 
