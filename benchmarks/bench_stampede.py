@@ -326,8 +326,7 @@ def main(quick: bool = False) -> None:
     bar_plot(
         "stampede",
         [r for r in rows if r.unit == "ms p99"],
-        "Cold-key herd, p99 latency (ms, lower is better; factory = 200 ms)",
-        log=False,
+        "Cold-key herd, p99 latency (ms, log scale, lower is better; factory = 200 ms)",
     )
     if not quick:
         write_doc(table, notes)
