@@ -10,6 +10,14 @@
 * ``codecs_zlib``: ``_core.deflate`` / ``_core.inflate`` against ``zlib.compress`` /
   ``zlib.decompress`` at level 6 on JSON-like text of 1 KB and 100 KB, for
   reference: both are the same zlib underneath.
+* ``codecs_encoders``: the zlib-format encoders and decoders the machine has (system
+  zlib, libdeflate, ISA-L), in C on the same bytes (benchmarks/c/zlib_encoders.c,
+  compiled here): time and compressed size on LLM-shaped JSON of 1 KB, 4 KB and
+  100 KB and on 100 KB of random bytes.  This picks the build's encoder.
+* ``codecs_frames``: what a value write and read cost through ``_core.Codec``
+  (default level 6, threshold 0: the build's encoder, the compressibility probe and
+  effort by size) against ``zlib.compress`` / ``zlib.decompress`` at level 6 on the
+  same bytes.
 
 Every timing is the best of 15 rounds in which the implementations of a case take
 turns (so load on a shared machine hits every side alike; the least disturbed round
@@ -21,8 +29,13 @@ docs/benchmarks-codecs.md.  Never part of the test suite: no timing is asserted.
 from __future__ import annotations
 
 import base64
+import json
 import os
+import random
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 import timeit
 import zlib
@@ -65,6 +78,159 @@ def json_like(size: int) -> bytes:
         b'{"response": "The model answered the question.", "tokens": 42, "ok": true} '
     )
     return (chunk * (size // len(chunk) + 1))[:size]
+
+
+_VOCAB = [
+    "the",
+    "model",
+    "answer",
+    "question",
+    "summary",
+    "cache",
+    "response",
+    "token",
+    "latency",
+    "request",
+    "user",
+    "data",
+    "result",
+    "document",
+    "analysis",
+    "sentiment",
+    "positive",
+    "negative",
+    "neutral",
+    "key",
+    "point",
+    "service",
+    "redis",
+    "memory",
+    "layer",
+    "performance",
+    "value",
+    "text",
+    "operation",
+    "compression",
+    "network",
+    "client",
+    "server",
+    "query",
+    "context",
+    "prompt",
+    "output",
+    "input",
+    "system",
+    "design",
+    "deploy",
+    "monitor",
+    "metric",
+    "error",
+    "retry",
+    "timeout",
+    "connection",
+    "pool",
+    "security",
+    "config",
+    "release",
+]
+
+
+def llm_json(size: int, seed: int = 1) -> bytes:
+    """A JSON document of exactly `size` bytes shaped like cached LLM results:
+    records of an id, an operation, a sentence of common words, a confidence."""
+    rng = random.Random(seed)
+    items: list[dict[str, object]] = []
+    while True:
+        words = " ".join(rng.choice(_VOCAB) for _ in range(rng.randint(8, 30)))
+        items.append(
+            {
+                "id": len(items),
+                "operation": rng.choice(["summarize", "sentiment", "key_points", "qa"]),
+                "text": words.capitalize() + ".",
+                "confidence": round(rng.random(), 3),
+                "tokens": rng.randint(10, 900),
+            }
+        )
+        doc = json.dumps({"results": items, "model": "gemini-2.0-flash"}).encode()
+        if len(doc) >= size:
+            return doc[:size]
+
+
+ENCODER_INPUTS = {
+    "json 1 KB": llm_json(1000),
+    "json 4 KB": llm_json(4000),
+    "json 100 KB": llm_json(100_000),
+    "random 100 KB": random.Random(5).randbytes(100_000),
+}
+
+
+def _header_found(header: str) -> bool:
+    cc = os.environ.get("CC", "cc")
+    probe = subprocess.run(
+        [cc, "-E", "-x", "c", "-"], input=f"#include <{header}>\n",
+        capture_output=True, text=True,
+    )  # fmt: skip
+    return probe.returncode == 0
+
+
+def bench_encoders() -> tuple[list[Row], dict[str, object]]:
+    """Rows of µs per call, plus {case: {impl: compressed bytes}} (empty when no
+    C compiler)."""
+    cc = shutil.which(os.environ.get("CC", "cc"))
+    if cc is None:
+        return [], {}
+    flags, libs = ["-O2"], ["-lz"]
+    if _header_found("libdeflate.h"):
+        flags.append("-DHAVE_LIBDEFLATE")
+        libs.append("-ldeflate")
+    if _header_found("isa-l/igzip_lib.h"):
+        flags.append("-DHAVE_ISAL")
+        libs.append("-lisal")
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = os.path.join(tmp, "zlib_encoders")
+        src = str(ROOT / "benchmarks" / "c" / "zlib_encoders.c")
+        subprocess.run([cc, *flags, "-o", exe, src, *libs], check=True)
+        names = {}
+        for case, data in ENCODER_INPUTS.items():
+            path = os.path.join(tmp, case.replace(" ", "_"))
+            with open(path, "wb") as f:
+                f.write(data)
+            names[os.path.basename(path)] = case
+        out = subprocess.run(
+            [exe, *(os.path.join(tmp, n) for n in names)],
+            check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+    rows: list[Row] = []
+    sizes: dict[str, dict[str, int]] = {}
+    for line in out.splitlines():
+        lib, op, level, name, _n, olen, us = line.split()
+        if us == "BAD":
+            raise SystemExit(f"{lib} level {level} wrote a stream zlib cannot read")
+        case = f"{op} {names[name]}"
+        impl = lib if op == "inflate" else f"{lib} L{level}"
+        rows.append(Row(case, impl, float(us), "us/op"))
+        if op == "compress":
+            sizes.setdefault(case, {})[impl] = int(olen)
+    return rows, {"compressed_bytes": sizes}
+
+
+FRAME = "aicache _core.Codec"
+
+
+def bench_frames(quick: bool) -> list[Row]:
+    codec = _core.Codec(None, 0, 6, 1 << 26)
+    cases: list[tuple[str, str, Callable[[], object]]] = []
+    for name, data in ENCODER_INPUTS.items():
+        frame = codec.encode(1, data)
+        stream = zlib.compress(data, 6)
+        assert codec.decode(frame) == (1, data)
+        cases += [
+            (f"write {name}", PYZLIB, bind(zlib.compress, data)),
+            (f"write {name}", FRAME, lambda d=data: codec.encode(1, d)),
+            (f"read {name}", PYZLIB, bind(zlib.decompress, stream)),
+            (f"read {name}", FRAME, bind(codec.decode, frame)),
+        ]
+    return run(cases, quick)
 
 
 def bind(fn: Callable[[bytes], object], arg: bytes) -> Callable[[], object]:
@@ -189,6 +355,58 @@ def write_doc(fernet: list[Row], zl: list[Row], fast: dict[str, float]) -> None:
     DOC.write_text(head + START + "\n" + "\n".join(body) + "\n" + END + tail)
 
 
+ENC_START, ENC_END = "<!-- encoders:start -->", "<!-- encoders:end -->"
+
+
+def _size_table(sizes: dict[str, dict[str, int]]) -> list[str]:
+    impls = list(dict.fromkeys(i for per in sizes.values() for i in per))
+    lines = ["| case | " + " | ".join(impls) + " |", "|---" * (len(impls) + 1) + "|"]
+    for case, per in sizes.items():
+        lines.append(
+            f"| {case} | " + " | ".join(str(per.get(i, "-")) for i in impls) + " |"
+        )
+    return lines
+
+
+def write_encoder_doc(
+    enc: list[Row],
+    enc_notes: dict[str, object],
+    frames: list[Row],
+    frame_sizes: dict[str, dict[str, int]],
+) -> None:
+    sizes = enc_notes.get("compressed_bytes", {})
+    assert isinstance(sizes, dict)
+    body = [
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"{os.cpu_count()} CPUs (shared with other jobs: compare ratios within a "
+        f"table, not absolute times); this build: encoder {_core.ZLIB_ENCODER}, "
+        f"decoder {_core.ZLIB_DECODER}.",
+        "",
+        "#### zlib-format encoders in C (µs/op; ratio: impl / system zlib level 6)",
+        "",
+        ratio_table(enc, "zlib L6") if enc else "(no C compiler)",
+        "",
+        "Compressed bytes:",
+        "",
+        *_size_table(sizes),
+        "",
+        "#### Value frames through `_core.Codec` (level 6, threshold 0) against "
+        "Python's zlib level 6 (µs/op; ratio: Codec / zlib)",
+        "",
+        ratio_table(frames, PYZLIB),
+        "",
+        "Stored bytes (frame: 13-byte header + body):",
+        "",
+        *_size_table(frame_sizes),
+    ]
+    text = DOC.read_text()
+    if ENC_START not in text or ENC_END not in text:
+        text += f"\n## zlib encoders and value frames\n\n{ENC_START}\n{ENC_END}\n"
+    head, _, rest = text.partition(ENC_START)
+    _, _, tail = rest.partition(ENC_END)
+    DOC.write_text(head + ENC_START + "\n" + "\n".join(body) + "\n" + ENC_END + tail)
+
+
 def main(quick: bool = False) -> None:
     fernet = bench_fernet(quick)
     fast = speedups(fernet, CRYPTOGRAPHY, CORE)
@@ -218,8 +436,31 @@ def main(quick: bool = False) -> None:
         {"speedup_vs_python_zlib": speedups(zl, PYZLIB, AICACHE_ZLIB), "quick": quick},
     )
     bar_plot("codecs_zlib", zl, "zlib level 6 (µs/op, lower is better)")
+
+    enc, enc_notes = bench_encoders()
+    print("\n## codecs_encoders (us/op)\n")
+    print(ratio_table(enc, "zlib L6") if enc else "no C compiler: skipped")
+    print(json.dumps(enc_notes, indent=1))
+    save("codecs_encoders", enc, {**enc_notes, "quick": quick})
+    frames = bench_frames(quick)
+    print("\n## codecs_frames (us/op)\n")
+    print(ratio_table(frames, PYZLIB))
+    frame_sizes = {
+        name: {
+            PYZLIB: len(zlib.compress(data, 6)),
+            FRAME: len(_core.Codec(None, 0, 6, 1 << 26).encode(1, data)),
+        }
+        for name, data in ENCODER_INPUTS.items()
+    }
+    save(
+        "codecs_frames",
+        frames,
+        {"stored_bytes": frame_sizes, "encoder": _core.ZLIB_ENCODER,
+         "decoder": _core.ZLIB_DECODER, "quick": quick},
+    )  # fmt: skip
     if not quick:
         write_doc(fernet, zl, fast)
+        write_encoder_doc(enc, enc_notes, frames, frame_sizes)
 
 
 if __name__ == "__main__":

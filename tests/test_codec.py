@@ -501,19 +501,24 @@ def test_thread_policy(monkeypatch: pytest.MonkeyPatch) -> None:
     mid = "a" * (THREAD_MIN_BYTES * 2)  # large, but a plain frame is just a copy
     huge = os.urandom(codec_module.PLAIN_THREAD_MIN_BYTES)
 
+    inflate_min = codec_module.INFLATE_THREAD_MIN_BYTES
+    big = "a" * inflate_min
+
     async def main() -> None:
-        for c, value, threaded in [
-            (plain, mid, False),
-            (plain, huge, True),
-            (zipped, mid, True),  # deflate on encode, inflate on decode
-            (zipped, "a" * 2000, False),  # small: the hand-off costs more
+        for c, value, enc_threaded, dec_threaded in [
+            (plain, mid, False, False),
+            (plain, huge, True, True),
+            # deflate on encode; inflate (by the inflated size) on decode
+            (zipped, mid, True, len(mid) >= inflate_min),
+            (zipped, big, True, True),
+            (zipped, "a" * 2000, False, False),  # small: the hand-off costs more
         ]:
             used.clear()
             data = await c.encode_async(value)
-            assert (used == ["encode"]) is threaded, (len(data), used)
+            assert (used == ["encode"]) is enc_threaded, (len(data), used)
             used.clear()
             assert await c.decode_async(data) == value
-            assert (used == ["decode"]) is threaded, (len(data), used)
+            assert (used == ["decode"]) is dec_threaded, (len(data), used)
 
     asyncio.run(main())
 
@@ -524,7 +529,9 @@ def test_decode_thread_policy_follows_the_work_not_the_stored_size() -> None:
     from aicache.codec import THREAD_MIN_BYTES
 
     codec = ValueCodec(compression_threshold=1000)
-    bomb_like = codec.encode("a" * (THREAD_MIN_BYTES * 4))  # compresses to ~1 KB
+    bomb_like = codec.encode(
+        "a" * max(THREAD_MIN_BYTES * 4, codec_module.INFLATE_THREAD_MIN_BYTES)
+    )
     assert len(bomb_like) < THREAD_MIN_BYTES
     assert codec.decode_needs_thread(bomb_like)
     assert not codec.decode_needs_thread(codec.encode("small"))
