@@ -236,6 +236,8 @@ def _as_text(key: Any) -> str:
     )
 
 
+#: Default byte budget of the L1 tier (``l1_max_bytes=`` to change).
+DEFAULT_L1_MAX_BYTES = 64 * 1024 * 1024
 #: Largest TTL accepted (seconds): Redis refuses EX values whose milliseconds
 #: overflow a signed 64-bit integer.
 MAX_TTL_SECONDS = 2**63 // 1000 - 1
@@ -404,6 +406,13 @@ class GenericRedisCache(CacheInterface):
             )
         self.key_prefix: str = prefix
         compress = kwargs.pop("enable_compression", True)
+        # L1 is bounded in bytes too (sizes as InMemoryCache measures them).
+        l1_max_bytes = _int_param(
+            "l1_max_bytes",
+            kwargs.pop("l1_max_bytes", DEFAULT_L1_MAX_BYTES),
+            1,
+            2**62,
+        )
         # L1 kept coherent with Redis across processes (CLIENT TRACKING): see
         # aicache.tracking and docs/scaling.md.
         # The URL may ask for it too (?l1_coherence=yes), so CACHE_REDIS_URL alone
@@ -445,7 +454,11 @@ class GenericRedisCache(CacheInterface):
         self._hit_accounted: object = None  # a callback the hit path does itself
         self._performance_monitor: CachePerformanceMonitor | None = None
         self.l1_cache = (
-            InMemoryCache(default_ttl=default_ttl, max_size=l1_cache_size)
+            InMemoryCache(
+                default_ttl=default_ttl,
+                max_size=l1_cache_size,
+                max_memory_bytes=l1_max_bytes,
+            )
             if enable_l1_cache and l1_cache_size > 0
             else None
         )

@@ -429,6 +429,52 @@ _PLAIN_DECODER: Final = json.JSONDecoder()
 _TAGGED_DECODER: Final = json.JSONDecoder(object_hook=_hook)
 
 
+#: Most JSON values (containers and scalars) one payload may decode to. A 65 KB
+#: zlib frame can inflate to tens of millions of ``[]``: refused from a count of
+#: the structural bytes, before any object is built (issue 9).
+MAX_DECODED_OBJECTS: Final = 1_000_000
+#: Deepest nesting of arrays/objects a payload may have.
+MAX_DECODE_DEPTH: Final = 256
+_NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
+_BRACKETS_AS_SQUARE: Final = bytes.maketrans(b"{}", b"[]")
+
+
+def check_decode_bounds(data: bytes | bytearray | memoryview) -> None:
+    """CorruptPayloadError (reason ``"limit"``) when the JSON text in data could
+    decode to more than MAX_DECODED_OBJECTS values or nest deeper than
+    MAX_DECODE_DEPTH. Conservative: separators and brackets inside strings
+    count too, so a text can be refused that would have stayed under the limits
+    (it is then a miss: the cache forgets, never lies). Runs in C-speed byte
+    operations; texts too short to reach a limit cost nothing."""
+    size = len(data)
+    if size <= 2 * MAX_DECODE_DEPTH and size <= MAX_DECODED_OBJECTS:
+        return
+    raw = bytes(data)
+    if size > MAX_DECODED_OBJECTS:
+        # Every value after the first follows a ',' or opens a container.
+        bound = raw.count(b",") + raw.count(b"[") + raw.count(b"{") + 1
+        if bound > MAX_DECODED_OBJECTS:
+            raise CorruptPayloadError(
+                f"payload may decode to more than {MAX_DECODED_OBJECTS} values",
+                "limit",
+            )
+    brackets = raw.translate(_BRACKETS_AS_SQUARE, _NOT_BRACKETS)
+    if len(brackets) <= 2 * MAX_DECODE_DEPTH:
+        return
+    # Each round removes the innermost pairs: rounds = nesting depth.
+    for _ in range(MAX_DECODE_DEPTH):
+        shorter = brackets.replace(b"[]", b"")
+        if len(shorter) == len(brackets):
+            return  # left-overs come from brackets inside strings
+        brackets = shorter
+        if not brackets:
+            return
+    if b"[]" in brackets:
+        raise CorruptPayloadError(
+            f"payload nests deeper than {MAX_DECODE_DEPTH} levels", "limit"
+        )
+
+
 def _to_text(data: bytes | bytearray | memoryview) -> str:
     try:
         return bytes(data).decode("utf-8", "surrogatepass")
@@ -511,6 +557,7 @@ class SafeSerializer:
         return _json_bytes(encoder, tree, self.name)
 
     def loads(self, data: bytes) -> Any:
+        check_decode_bounds(data)
         text = _to_text(data)
         # Tagged objects always contain the mark; without it the hook-free C
         # decoder is exact (a user string that merely contains the mark only
@@ -583,6 +630,7 @@ class JsonSerializer:
         return _json_bytes(_STRICT_ENCODER, value, self.name)
 
     def loads(self, data: bytes) -> Any:
+        check_decode_bounds(data)
         text = _to_text(data)
         try:
             return _PLAIN_DECODER.decode(text)
