@@ -1,4 +1,6 @@
-"""Entry point: ``python -m benchmarks {memory,codecs,redis,ai,stampede,cluster,all}``.
+"""Entry point: ``python -m benchmarks {memory,codecs,redis,ai,stampede,cluster,all}``,
+and ``python -m benchmarks soak --minutes N`` (or ``--seconds S``): the
+randomised fault soak (not part of ``all``; exit status 1 if an invariant broke).
 
 Each suite measures aicache against its peers in the same run and writes
 benchmarks/results/<suite>.json plus a plot under docs/img/ (when matplotlib is
@@ -27,11 +29,20 @@ SUITES = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parser.add_argument("suite", choices=[*SUITES, "all"])
+    parser.add_argument("suite", choices=[*SUITES, "all", "soak"])
+    parser.add_argument("--minutes", type=float, help="soak: how long to run")
+    parser.add_argument("--seconds", type=float, help="soak: how long to run")
     parser.add_argument(
         "--quick", action="store_true", help="fewer iterations (smoke run, noisy)"
     )
     args = parser.parse_args(argv)
+    if args.suite == "soak":
+        from benchmarks import bench_soak
+
+        seconds = args.seconds
+        if args.minutes is not None:
+            seconds = args.minutes * 60
+        return bench_soak.main(quick=args.quick, seconds=seconds)
     names = (
         [m for s in SUITES.values() for m in s]
         if args.suite == "all"

@@ -19,6 +19,9 @@ make -s fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-10}"
 echo "== pytest"
 python -m pytest -q
 
+echo "== fault soak (${SOAK_SECONDS:-20}s: kill -9, SIGSTOP, CLIENT KILL, partitions under load)"
+python -m benchmarks soak --seconds "${SOAK_SECONDS:-20}"
+
 if [ -z "${AICACHE_SKIP_ASAN_PYTEST:-}" ]; then
     echo "== pytest against an ASan+UBSan build of the extension"
     AICACHE_SANITIZE=1 python setup.py -q build_ext --inplace --force \

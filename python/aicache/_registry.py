@@ -16,6 +16,7 @@ an ``async close()``.  Never put a secret in a key as is: use
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 import weakref
@@ -88,13 +89,31 @@ class ConnectionRegistry:
 
     def __init__(self) -> None:
         self._entries: dict[Hashable, _Entry] = {}
+        # Connections kept alive for a while after their last lease was taken
+        # (a cache per request must not reconnect per request): key ->
+        # (connection, its loop, token of the last lease).
+        self._keep: dict[Hashable, tuple[object, asyncio.AbstractEventLoop, int]] = {}
+        self._token = 0
         # Re-entrant: a garbage collection inside lease() runs _forget().
         self._lock = threading.RLock()
 
-    def lease(self, key: Hashable, factory: Callable[[], C]) -> Lease[C]:
+    def lease(
+        self,
+        key: Hashable,
+        factory: Callable[[], C],
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+        keep_alive: float = 0.0,
+    ) -> Lease[C]:
         """A share of the connection registered under key (built by factory on
-        first use, or again once the previous one was collected or closed)."""
+        first use, or again once the previous one was collected or closed).
+
+        With ``loop`` and ``keep_alive``, the registry itself holds the
+        connection for ``keep_alive`` seconds after this lease was taken, so
+        users that come and go faster than that reuse one socket; after that
+        only leases keep it (an idle, unused connection is then collected)."""
         with self._lock:
+            self._prune_keep()
             entry = self._entries.get(key)
             conn = entry.conn() if entry is not None else None
             if entry is None or conn is None:
@@ -102,7 +121,22 @@ class ConnectionRegistry:
                 entry = self._entries[key] = _Entry(conn)
                 weakref.finalize(conn, self._forget, key, weakref.ref(entry))
             lease: Lease[C] = Lease(self, key, entry, conn)  # type: ignore[arg-type]
+            if loop is not None and keep_alive > 0:
+                self._token += 1
+                self._keep[key] = (conn, loop, self._token)
+                loop.call_later(keep_alive, self._end_keep, key, self._token)
             return lease
+
+    def _end_keep(self, key: Hashable, token: int) -> None:
+        with self._lock:
+            kept = self._keep.get(key)
+            if kept is not None and kept[2] == token:
+                del self._keep[key]
+
+    def _prune_keep(self) -> None:
+        """A kept connection whose loop is closed will never be used again."""
+        for key in [k for k, (_, lp, _) in self._keep.items() if lp.is_closed()]:
+            del self._keep[key]
 
     def _give_back(self, key: Hashable, entry: _Entry) -> bool:
         """True when that was the last share (the caller closes the connection)."""
@@ -112,6 +146,7 @@ class ConnectionRegistry:
                 return False
             if self._entries.get(key) is entry:
                 del self._entries[key]
+            self._keep.pop(key, None)
             return True
 
     def _forget(self, key: Hashable, entry_ref: weakref.ref[_Entry]) -> None:
