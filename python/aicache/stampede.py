@@ -300,9 +300,28 @@ async def _redis_execute(cache: Any) -> Execute | None:
     connection = getattr(client, "connection", None)
     execute = getattr(connection, "execute", None)
     if callable(execute):
+        node_for_key = getattr(connection, "node_for_key", None)
+        if callable(node_for_key):
+            return _routed_by_script_key(execute, node_for_key)
         return execute  # type: ignore[no-any-return]
     execute = getattr(client, "execute_command", None)
     return execute if callable(execute) else None
+
+
+def _routed_by_script_key(
+    execute: Execute, node_for_key: Callable[[str], Any]
+) -> Execute:
+    """A Cluster connection routes by the first argument, which for EVAL is the
+    script: send EVAL to the node that owns KEYS[1] (the lock) instead."""
+
+    async def routed(*args: Any) -> Any:
+        if args and args[0] == "EVAL":
+            node = node_for_key(args[3])
+            if node is not None:
+                return await node.conn.execute(*args)
+        return await execute(*args)
+
+    return routed
 
 
 # ---------------------------------------------------------------------------- guard
