@@ -327,3 +327,50 @@ def test_strict_cache_raises_typed_errors_on_a_silent_server(
         await cache.disconnect()
 
     run(main())
+
+
+# ------------------------------------------------------------------ the registry itself
+
+
+class _Closable:
+    def __init__(self) -> None:
+        self.closed = 0
+
+    async def close(self) -> None:
+        self.closed += 1
+
+
+def test_registry_shares_counts_users_and_forgets_collected_connections() -> None:
+    from aicache._registry import ConnectionRegistry, secret_digest
+
+    async def main() -> None:
+        reg = ConnectionRegistry()
+        a = reg.lease(("k", 1), _Closable)
+        b = reg.lease(("k", 1), _Closable)
+        c = reg.lease(("k", 2), _Closable)
+        assert a.connection is b.connection and a.connection is not c.connection
+        assert reg.users(("k", 1)) == 2
+        await a.release()
+        await a.release()  # idempotent
+        assert a.connection.closed == 0  # b still holds it
+        dropped = reg.lease(("k", 1), _Closable)
+        del dropped  # garbage: gives its share back without closing
+        gc.collect()
+        assert reg.users(("k", 1)) == 1
+        await b.release()
+        assert b.connection.closed == 1  # the last user closed it
+        conn_c = c.connection
+        del c, conn_c
+        gc.collect()
+        assert len(reg) == 0  # nothing but leases kept them
+        # keep_alive: the registry holds it for a while after the last lease.
+        loop = asyncio.get_running_loop()
+        kept = reg.lease(("k", 3), _Closable, loop=loop, keep_alive=0.05)
+        first = kept.connection
+        del kept
+        gc.collect()
+        again = reg.lease(("k", 3), _Closable)
+        assert again.connection is first
+        assert secret_digest("pw") != "pw" and secret_digest(None) is None
+
+    run(main())
