@@ -94,3 +94,40 @@ def test_poisoned_payloads_are_misses_and_l1_has_a_byte_budget(
         await cache.disconnect()
 
     asyncio.run(main())
+
+
+def test_max_stored_bytes_covers_every_readable_payload() -> None:
+    """The link's bulk limit comes from the codec: the largest value the codec reads
+    back, encrypted or not, fits under it; nothing much larger does."""
+    from aicache.encryption import FernetKeyring
+
+    limit = 256 * 1024
+    for keyring in (None, FernetKeyring([FernetKeyring.generate_key()])):
+        codec = ValueCodec(max_decoded_bytes=limit, keyring=keyring)
+        stored = codec.encode(bytes(range(256)) * (limit // 256 - 1))
+        assert len(stored) <= codec.max_stored_bytes
+        assert codec.max_stored_bytes < limit * 4 // 3 + 4096
+
+
+@pytest.mark.redis
+def test_a_reply_longer_than_the_codec_reads_is_refused_and_the_cache_recovers(
+    redis_plain: RedisServer,
+) -> None:
+    async def main() -> None:
+        cache = GenericRedisCache(
+            redis_url=redis_plain.url,
+            key_prefix="huge:",
+            security_config=SecurityConfig(max_retries=0),
+        )
+        cache._codec = ValueCodec(max_decoded_bytes=64 * 1024)
+        assert await cache.connect()
+        assert cache._connection is not None
+        assert cache._connection._max_bulk == cache._codec.max_stored_bytes
+        await cache.redis.set("huge:big", b"x" * (4 * 1024 * 1024))
+        assert await cache.get("big") is None  # refused from its header: a miss
+        await cache.set("ok", {"v": 1})
+        assert await cache.get("ok") == {"v": 1}
+        await cache.clear()
+        await cache.disconnect()
+
+    asyncio.run(main())

@@ -74,6 +74,8 @@ INFLATE_THREAD_MIN_BYTES: Final = (
     256 * 1024 if _core.ZLIB_DECODER == "libdeflate" else THREAD_MIN_BYTES
 )
 DEFAULT_MAX_DECODED_BYTES: Final = 64 * 1024 * 1024
+# Bytes a stored value may carry beyond its frame (the original format's markers).
+_LEGACY_HEADER_ROOM: Final = 1024
 _PICKLE_ID: Final = SERIALIZER_IDS["pickle"]
 _UTF8_ID: Final = FAST_PATH_IDS["utf8"]
 _RAW_ID: Final = FAST_PATH_IDS["raw"]
@@ -169,6 +171,17 @@ class ValueCodec:
     @property
     def max_decoded_bytes(self) -> int:
         return self._max_decoded
+
+    @property
+    def max_stored_bytes(self) -> int:
+        """The largest stored payload this codec can read back: a frame of
+        ``max_decoded_bytes`` (incompressible data is stored raw), or the Fernet
+        token of one (base64 of version, time, IV, padded body and MAC), with room
+        for the legacy format's header. The Redis link refuses a longer reply from
+        its header instead of buffering it (``RedisConnection(max_bulk_bytes=)``)."""
+        frame = self._max_decoded + _core.FRAME_HEADER_LEN + _LEGACY_HEADER_ROOM
+        token_body = 1 + 8 + 16 + (frame // 16 + 1) * 16 + 32
+        return 4 * ((token_body + 2) // 3)
 
     @property
     def accept_legacy(self) -> bool:

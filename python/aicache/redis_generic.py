@@ -601,6 +601,9 @@ class GenericRedisCache(CacheInterface):
         settings: dict[str, Any] = {
             "connect_timeout": float(opts.get("connect_timeout", min(conn_cap, 5.0))),
             "command_timeout": float(opts.get("operation_timeout", min(sock_cap, 2.0))),
+            # A reply longer than any value the codec can read is refused from
+            # its header, never buffered.
+            "max_bulk_bytes": self._codec.max_stored_bytes,
         }
         for name in (
             "breaker_failure_threshold",
