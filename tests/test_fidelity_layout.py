@@ -42,6 +42,10 @@ REAL_ANNOTATION_MODULES = (
     "dependencies",
     "environment",
     "settings",
+    "monitoring",
+    "redis_generic",
+    "redis_ai",
+    "factory",
 )
 # Forward references that must stay quoted (a class naming itself in a parameter, or
 # a helper defined before the class it takes).
@@ -49,6 +53,9 @@ QUOTED_FORWARD_REFERENCES = {
     ("config", "ValidationResult.merge"): ["ValidationResult"],
     ("ai_config", "AIResponseCacheConfig.merge"): ["AIResponseCacheConfig"],
     ("security", "_encryption_key_configured"): ["SecurityConfig"],
+    ("monitoring", "_RecordsView.__init__"): ["CachePerformanceMonitor"],
+    ("redis_generic", "GenericRedisCache.__aenter__"): ["GenericRedisCache"],
+    ("redis_generic", "GenericRedisCache.create_secure"): ["GenericRedisCache"],
 }
 
 
@@ -79,6 +86,20 @@ def test_base_interface_signature_has_real_types() -> None:
     assert set_.parameters["ttl"].annotation == int | None
     assert set_.return_annotation is None
     assert inspect.signature(CacheInterface.exists).return_annotation is bool
+
+
+def test_redis_cache_signatures_have_real_types() -> None:
+    from aicache.monitoring import CachePerformanceMonitor
+    from aicache.redis_ai import AIResponseCache
+    from aicache.redis_generic import GenericRedisCache
+
+    get = inspect.signature(GenericRedisCache.get)
+    assert get.parameters["key"].annotation is str
+    assert get.return_annotation is Any
+    init = inspect.signature(AIResponseCache.__init__)
+    assert init.parameters["performance_monitor"].annotation == (
+        CachePerformanceMonitor | None
+    )
 
 
 @pytest.mark.parametrize("name", REAL_ANNOTATION_MODULES)

@@ -22,8 +22,6 @@ Differences from the original (docs/migration-factory.md has the full list):
 * ``CacheFactory.from_environment(environ=None)`` is new.
 """
 
-from __future__ import annotations
-
 import logging
 import os
 import time

@@ -25,8 +25,6 @@ ending in ``_mb``; invalidation rates are events per hour.
 Time is ``time.time()``, looked up at call time so tests can patch it.
 """
 
-from __future__ import annotations
-
 import bisect
 import importlib
 import itertools
@@ -392,7 +390,7 @@ class _RecordsView(MeasurementBuffer[PerformanceMetric]):
 
     __slots__ = ("_monitor", "_rec")
 
-    def __init__(self, recorder: Any, monitor: CachePerformanceMonitor) -> None:
+    def __init__(self, recorder: Any, monitor: "CachePerformanceMonitor") -> None:
         # No deque: the records live in C.
         self._rec = recorder
         self._monitor = monitor

@@ -29,8 +29,6 @@ Differences from the original (docs/migration-factory.md, spec 21):
 * ``memory_cache_order`` returns the L1's LRU order (the original: always ``[]``).
 """
 
-from __future__ import annotations
-
 import hashlib
 import logging
 import math

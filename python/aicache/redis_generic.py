@@ -29,8 +29,6 @@ connection); any object with async ``get``/``setex``/``set``/``delete``/``exists
 (e.g. a fakeredis client) may be assigned instead and is then used for everything.
 """
 
-from __future__ import annotations
-
 import asyncio
 import fnmatch
 import logging
@@ -45,6 +43,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from aicache import _core, stampede
+from aicache._connection import RedisConnection
 from aicache._journal import MAX_DEGRADED_JOURNAL_KEYS, DegradedJournal, journal_for
 from aicache._registry import Lease, registry, secret_digest
 from aicache.base import CacheInterface
@@ -67,7 +66,6 @@ from aicache.serialization import serializer_by_name
 from aicache.topology import is_topology_url, parse_topology_url
 
 if TYPE_CHECKING:
-    from aicache._connection import RedisConnection
     from aicache.tracking import CoherenceTracker
 
 __all__ = ["REDIS_AVAILABLE", "GenericRedisCache", "RedisClient", "aioredis"]
@@ -785,7 +783,7 @@ class GenericRedisCache(CacheInterface):
         except Exception as exc:
             logger.warning("Error while disconnecting from Redis: %s", _describe(exc))
 
-    async def __aenter__(self) -> GenericRedisCache:
+    async def __aenter__(self) -> "GenericRedisCache":
         await self.connect()
         return self
 
@@ -1998,7 +1996,7 @@ class GenericRedisCache(CacheInterface):
         return await self.security_manager.test_security_configuration(self.redis_url)
 
     @classmethod
-    def create_secure(cls, redis_url: str | None = None) -> GenericRedisCache:
+    def create_secure(cls, redis_url: str | None = None) -> "GenericRedisCache":
         """A cache for ``redis_url`` or ``REDIS_URL`` (default rediss://localhost:6380)
         with the environment's security configuration."""
         return cls(
