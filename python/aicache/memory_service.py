@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+from aicache import stampede
 from aicache.ai_responses import (
     DEFAULT_TEXT_TIERS,
     RetrievalCounter,
@@ -212,13 +213,17 @@ class MemoryServiceMixin:
         """``get_or_set`` keyed like ``build_key(text, operation, options)`` (a
         ``question`` joins the options), as on ``AIResponseCache``; without ``ttl``
         the operation's TTL applies."""
-        opts = dict(options or {})
-        if question is not None:
-            opts["question"] = question
-        key = self.build_key(text, operation, opts)
-        if ttl is None and operation in self.operation_ttls:
-            ttl = self.operation_ttls[operation]
-        return await self.get_or_set(key, factory, ttl, **compute_options)
+        return await stampede.get_or_set_response(
+            self,
+            text,
+            operation,
+            options,
+            factory,
+            question,
+            ttl,
+            compute_options,
+            operation_ttls=self.operation_ttls,
+        )
 
     # ------------------------------------------------------------ AI statistics
 

@@ -40,6 +40,7 @@ from collections.abc import Callable
 from statistics import mean
 from typing import Any
 
+from aicache import stampede
 from aicache.ai_responses import (
     RetrievalCounter,
     build_entry,
@@ -516,11 +517,9 @@ class AIResponseCache(GenericRedisCache):
     ) -> Any:
         """``get_or_set`` keyed like ``build_key(text, operation, options)`` (a
         ``question`` joins the options); without ``ttl`` the operation's TTL applies."""
-        opts = dict(options or {})
-        if question is not None:
-            opts["question"] = question
-        key = self.build_key(text, operation, opts)
-        return await self.get_or_set(key, factory, ttl, **compute_options)
+        return await stampede.get_or_set_response(
+            self, text, operation, options, factory, question, ttl, compute_options
+        )
 
     # ------------------------------------------------------------------ invalidation
 

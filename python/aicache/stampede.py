@@ -34,7 +34,7 @@ import random
 import secrets
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -547,6 +547,32 @@ async def get_or_set(
         if _usable(entry, opts):
             return entry.value  # type: ignore[union-attr]
     return await guard.join(key, lambda: _fill(cache, guard, key, factory, opts))
+
+
+async def get_or_set_response(
+    cache: Any,
+    text: str,
+    operation: str,
+    options: dict[str, Any] | None,
+    factory: Factory,
+    question: str | None,
+    ttl: float | None,
+    compute_options: dict[str, Any],
+    *,
+    operation_ttls: Mapping[str, float] | None = None,
+) -> Any:
+    """``cache.get_or_set`` keyed like ``cache.build_key(text, operation, options)``
+    (a ``question`` joins the options): the one body of the AI caches'
+    ``get_or_set_response``. Without ``ttl``, ``operation_ttls[operation]`` applies
+    when the caller passes its table (a cache whose ``set`` does not apply it by
+    itself); else the cache's own default for the key."""
+    opts = dict(options or {})
+    if question is not None:
+        opts["question"] = question
+    key = cache.build_key(text, operation, opts)
+    if ttl is None and operation_ttls is not None and operation in operation_ttls:
+        ttl = operation_ttls[operation]
+    return await cache.get_or_set(key, factory, ttl, **compute_options)
 
 
 _MISS = object()
