@@ -500,3 +500,69 @@ def test_big_strings_round_trip_whichever_writer_is_chosen(part: str, odd: str) 
         assert same(SAFE.loads(data), value)
         if big.isascii():
             assert data.isascii()
+
+
+# -- the plain-JSON shortcut of SafeSerializer.dumps writes what the tagged walk writes
+
+
+def _tagged_walk_bytes(value: Any) -> bytes:
+    """The bytes of the full tagged walk (the path before the shortcut)."""
+    from aicache import serialization as s
+
+    big: list[str] = []
+    outer, s._walk.big = s._walk.big, big
+    try:
+        tree = s._enc(value)
+    finally:
+        s._walk.big = outer
+    encoder = s._ASCII_ENCODER if s._ascii_escapes_pay(big) else s._ENCODER
+    return encoder.encode(tree).encode("utf-8", "surrogatepass")
+
+
+_shortcut_leaves = st.one_of(
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.text(max_size=5),
+    st.sampled_from(["é" * 2100, "\u201c" * 2100 + "x", "$aic", None, True]),
+    st.tuples(st.integers()),
+    st.binary(max_size=3),
+    st.dates(),
+)
+_shortcut_trees = st.recursive(
+    _shortcut_leaves,
+    lambda kids: (
+        st.lists(kids, max_size=4)
+        | st.dictionaries(
+            st.one_of(st.sampled_from(["a", "b", "$aic"]), st.integers(0, 3)),
+            kids,
+            max_size=4,
+        )
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_shortcut_trees)
+def test_the_plain_shortcut_writes_the_bytes_of_the_tagged_walk(value: Any) -> None:
+    assert SafeSerializer().dumps(value) == _tagged_walk_bytes(value)
+
+
+@pytest.mark.parametrize("depth", [63, 64, 65, 200, 600])
+def test_deep_plain_values_are_refused_or_kept_as_by_the_tagged_walk(
+    depth: int,
+) -> None:
+    nested: Any = []
+    cur = nested
+    for _ in range(depth):
+        cur.append([])
+        cur = cur[0]
+    try:
+        expected: bytes | None = _tagged_walk_bytes(nested)
+    except RecursionError:
+        expected = None
+    if expected is None:
+        with pytest.raises(ValidationError, match="nested too deeply"):
+            SafeSerializer().dumps(nested)
+    else:
+        assert SafeSerializer().dumps(nested) == expected
