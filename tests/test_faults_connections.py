@@ -14,7 +14,6 @@ import gc
 import os
 import threading
 import time
-from collections.abc import Coroutine, Iterator
 from typing import Any
 
 import pytest
@@ -24,24 +23,13 @@ from aicache._registry import registry
 from aicache.exceptions import InfrastructureError
 from aicache.redis_generic import GenericRedisCache
 from aicache.security import SecurityConfig
+from cache_env import run, testing_env  # noqa: F401 (autouse fixture)
 from fault_servers import FakeRedis, TrickleProxy, bulk
 from redis_servers import RedisServer
 
 pytestmark = pytest.mark.redis
 
 SLACK = 0.25  # generous: the documented slack is one loop iteration
-
-
-def run(coro: Coroutine[Any, Any, Any]) -> Any:
-    return asyncio.run(coro)
-
-
-@pytest.fixture(autouse=True)
-def testing_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("REDIS_ENCRYPTION_KEY", "REDIS_PASSWORD", "REDIS_AUTH"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ENVIRONMENT", "testing")
-    yield
 
 
 def make(url: str, **kw: Any) -> GenericRedisCache:

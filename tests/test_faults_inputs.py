@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Coroutine, Iterator
 from typing import Any
 
 import pytest
@@ -26,22 +25,11 @@ from aicache.redis_generic import GenericRedisCache
 from aicache.redis_url import parse_redis_url, redact_redis_url
 from aicache.security import SecurityConfig, redact_url
 from aicache.settings import resolve_cache_config
+from cache_env import run, testing_env  # noqa: F401 (autouse fixture)
 from fault_servers import FakeRedis, array, bulk
 from redis_servers import RedisServer
 
 SECRET = "hunter2-s3cr3t"
-
-
-def run(coro: Coroutine[Any, Any, Any]) -> Any:
-    return asyncio.run(coro)
-
-
-@pytest.fixture(autouse=True)
-def testing_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("REDIS_ENCRYPTION_KEY", "REDIS_PASSWORD", "REDIS_AUTH"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ENVIRONMENT", "testing")
-    yield
 
 
 def make(url: str, **kw: Any) -> GenericRedisCache:

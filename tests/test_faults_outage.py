@@ -10,29 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine, Iterator
 from typing import Any
 
 import pytest
 
 from aicache.redis_generic import GenericRedisCache
 from aicache.security import SecurityConfig
+from cache_env import run, testing_env  # noqa: F401 (autouse fixture)
 from fault_servers import PartitionProxy
 from redis_servers import RedisServer
 
 pytestmark = pytest.mark.redis
-
-
-def run(coro: Coroutine[Any, Any, Any]) -> Any:
-    return asyncio.run(coro)
-
-
-@pytest.fixture(autouse=True)
-def testing_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("REDIS_ENCRYPTION_KEY", "REDIS_PASSWORD", "REDIS_AUTH"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ENVIRONMENT", "testing")
-    yield
 
 
 def make(url: str, **kw: Any) -> GenericRedisCache:

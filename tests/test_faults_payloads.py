@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,15 +21,8 @@ from aicache.serialization import (
     SafeSerializer,
     check_decode_bounds,
 )
+from cache_env import testing_env  # noqa: F401 (autouse fixture)
 from redis_servers import RedisServer
-
-
-@pytest.fixture(autouse=True)
-def testing_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("REDIS_ENCRYPTION_KEY", "REDIS_PASSWORD", "REDIS_AUTH"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ENVIRONMENT", "testing")
-    yield
 
 
 def nested(depth: int) -> Any:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -20,6 +20,7 @@ import pytest
 from aicache.exceptions import InfrastructureError
 from aicache.redis_generic import GenericRedisCache, RedisClient
 from aicache.security import SecurityConfig
+from cache_env import run, testing_env  # noqa: F401 (autouse fixture)
 from redis_servers import ACL_PASSWORD, ACL_USER, GarbageServer, RedisServer
 
 FAST = {
@@ -28,18 +29,6 @@ FAST = {
     "breaker_failure_threshold": 2,
     "breaker_reset_timeout": 0.3,
 }
-
-
-def run(coro: Coroutine[Any, Any, Any]) -> Any:
-    return asyncio.run(coro)
-
-
-@pytest.fixture(autouse=True)
-def testing_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("REDIS_ENCRYPTION_KEY", "REDIS_PASSWORD", "REDIS_AUTH"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ENVIRONMENT", "testing")
-    yield
 
 
 def make(url: str, **kw: Any) -> GenericRedisCache:
