@@ -99,6 +99,12 @@ int aicpy_hitpath_exec(PyObject *m, aicpy_state *st);
 int aicpy_mem_lookup(aicpy_state *st, PyObject *tier, PyObject *key, double now,
                      PyObject **out);
 
+/* area hitpath -> area resp: what a HitPath makes of the (GET, PTTL) replies of
+ * a Redis read (cell: the read's _ReadCell; sent_at: monotonic time the request
+ * was queued).  A new reference, or NULL with an exception. */
+PyObject *aicpy_hitpath_complete(aicpy_state *st, PyObject *hitpath, PyObject *cell,
+                                 PyObject *raw, PyObject *pttl, double sent_at);
+
 /* area monitor: OpRecorder access for the hit path and the key generator.
  * The first AICPY_LABEL_FIXED label ids are the same in every recorder. */
 enum {

@@ -9,11 +9,20 @@
  * AICPY_META_MAX entries).  A miss costs the lookup only: the caller continues on
  * its Python path.
  *
+ * A Redis hit (L1 missed) is completed here too, before its future resolves:
+ * RedisProtocol.request_pair(GET, PTTL, hitpath, cell) hands both replies to
+ * aicpy_hitpath_complete, which decodes the value (the cache's ValueCodec),
+ * promotes it into the memory tier for at most its remaining Redis TTL unless a
+ * write raced with the read (cell.valid), counts it and records it.  Anything
+ * unusual -- a miss, a big or corrupt payload -- is declined: the future gets
+ * (declined, raw, pttl, exception) and the cache's Python path finishes it.
+ *
  * Errors in the bookkeeping never fail the hit: an Exception raised there is
  * discarded (the monitor never raises into a cache operation); BaseExceptions
  * (KeyboardInterrupt) propagate. */
 #include "_aicache.h"
 
+#include "aic_frame.h"
 #include "aic_oprec.h"
 
 #define AICPY_META_MAX 65536
@@ -27,6 +36,11 @@ enum {
     N_COUNT_TOTALS,
     N_REDIS,
     N_APPEND,
+    N_KEY,
+    N_VALID,
+    N_DEFAULT_TTL,
+    N_SET,
+    N_LOG_EVICTED,
     N_COUNT
 };
 static const char *const names[N_COUNT] = {
@@ -37,6 +51,11 @@ static const char *const names[N_COUNT] = {
     "operation_count_totals",
     "redis",
     "append",
+    "key",
+    "valid",
+    "default_ttl",
+    "set",
+    "_log_evicted",
 };
 
 typedef struct {
@@ -52,7 +71,15 @@ typedef struct {
     PyObject *deque_factory; /* () -> deque(maxlen=...) */
     PyObject *names;         /* tuple of interned names[] */
     PyObject *one;           /* int 1 */
-    unsigned long long hits;
+    /* Redis-hit completion, all NULL when not configured */
+    PyObject *decode;      /* callable(raw) -> value (the cache's codec) */
+    PyObject *owner;       /* the cache: its default_ttl caps a promotion */
+    PyObject *l1;          /* the memory tier's cache: its default_ttl */
+    PyObject *redis_extra; /* the monitor's additional_data of a Redis hit */
+    PyObject *declined;    /* marker of a declined completion */
+    PyObject *debug;       /* () -> whether evictions are logged (memory tier) */
+    Py_ssize_t inline_max; /* bigger (or bigger-inflating) values are declined */
+    unsigned long long hits, redis_hits, promotions, stale_skipped;
 } aicpy_hitpath;
 
 #define HITPATH(op) ((aicpy_hitpath *) (op))
@@ -237,6 +264,176 @@ hitpath_get(PyObject *op, PyObject *key)
     return value;
 }
 
+/* ------------------------------------------------------- Redis-hit completion */
+
+/* (declined, raw, pttl, exc or None): the cache's Python path finishes it. */
+static PyObject *
+decline(aicpy_hitpath *self, PyObject *raw, PyObject *pttl, PyObject *exc)
+{
+    return PyTuple_Pack(4, self->declined, raw, pttl, exc != NULL ? exc : Py_None);
+}
+
+/* The size that decides whether decoding raw belongs on a worker thread: a plain
+ * compressed frame's inflated size (its header), else the stored size. */
+static Py_ssize_t
+decode_work(PyObject *raw)
+{
+    const unsigned char *b = (const unsigned char *) PyBytes_AS_STRING(raw);
+    Py_ssize_t n = PyBytes_GET_SIZE(raw);
+    if (n >= AIC_FRAME_HEADER_LEN && b[0] == AIC_FRAME_MAGIC0 &&
+        b[1] == AIC_FRAME_MAGIC1 && (b[4] & AIC_FRAME_F_COMPRESSED)) {
+        uint32_t inflated = (uint32_t) b[5] << 24 | (uint32_t) b[6] << 16 |
+                            (uint32_t) b[7] << 8 | (uint32_t) b[8];
+        return inflated > (uint32_t) PY_SSIZE_T_MAX ? PY_SSIZE_T_MAX
+                                                    : (Py_ssize_t) inflated;
+    }
+    return n;
+}
+
+/* int(obj.default_ttl) if it is a positive int, else 0. */
+static long long
+default_ttl_of(aicpy_hitpath *self, PyObject *obj)
+{
+    PyObject *v = PyObject_GetAttr(obj, NAME(self, N_DEFAULT_TTL));
+    if (v == NULL) {
+        return -1;
+    }
+    long long ttl = PyLong_Check(v) ? PyLong_AsLongLong(v) : 0;
+    Py_DECREF(v);
+    if (ttl == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    return ttl > 0 ? ttl : 0;
+}
+
+/* Copies a Redis hit into the memory tier for at most its remaining Redis TTL
+ * (pttl in ms: -1 no expiry -> the tier's default; under a second -> not worth
+ * it), the rule of GenericRedisCache._promote.  0, or -1 with an exception. */
+static int
+promote(aicpy_hitpath *self, PyObject *key, PyObject *value, PyObject *pttl, double now)
+{
+    if (!PyLong_CheckExact(pttl)) {
+        return 0;
+    }
+    long long ms = PyLong_AsLongLong(pttl), ttl;
+    if (ms == -1 && PyErr_Occurred()) {
+        PyErr_Clear(); /* an absurd PTTL: not promoted */
+        return 0;
+    }
+    if (ms == -1) {
+        ttl = default_ttl_of(self, self->l1);
+    } else if (ms >= 1000) {
+        long long cap = default_ttl_of(self, self->owner);
+        ttl = ms / 1000 < cap ? ms / 1000 : cap;
+    } else {
+        return 0;
+    }
+    if (ttl <= 0) {
+        return ttl < 0 ? -1 : 0;
+    }
+    PyObject *ttl_obj = PyLong_FromLongLong(ttl), *now_obj = PyFloat_FromDouble(now);
+    PyObject *r = NULL;
+    if (ttl_obj != NULL && now_obj != NULL) {
+        PyObject *argv[] = {self->memtier, key, value, ttl_obj, now_obj, self->debug};
+        r = PyObject_VectorcallMethod(NAME(self, N_SET), argv,
+                                      6 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    }
+    Py_XDECREF(ttl_obj);
+    Py_XDECREF(now_obj);
+    if (r == NULL) {
+        return -1;
+    }
+    self->promotions++;
+    if (r != Py_None) { /* evicted keys, returned when DEBUG lines are wanted */
+        PyObject *logged =
+            PyObject_CallMethodOneArg(self->l1, NAME(self, N_LOG_EVICTED), r);
+        Py_XDECREF(logged);
+        if (logged == NULL) {
+            Py_DECREF(r);
+            return -1;
+        }
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+PyObject *
+aicpy_hitpath_complete(aicpy_state *st, PyObject *op, PyObject *cell, PyObject *raw,
+                       PyObject *pttl, double sent_at)
+{
+    aicpy_hitpath *self = HITPATH(op);
+    if (self->declined == NULL) {
+        PyErr_SetString(PyExc_TypeError, "this HitPath completes no Redis reads");
+        return NULL;
+    }
+    if (self->decode == NULL || !PyBytes_CheckExact(raw) ||
+        PyBytes_GET_SIZE(raw) == 0 || decode_work(raw) >= self->inline_max) {
+        return decline(self, raw, pttl, NULL); /* a miss, or big: Python's path */
+    }
+    PyObject *value = PyObject_CallOneArg(self->decode, raw);
+    if (value == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+            return NULL;
+        }
+        PyObject *t, *v, *tb;
+        PyErr_Fetch(&t, &v, &tb);
+        PyErr_NormalizeException(&t, &v, &tb);
+        if (tb != NULL && v != NULL) {
+            PyException_SetTraceback(v, tb);
+        }
+        Py_XDECREF(t);
+        Py_XDECREF(tb);
+        PyObject *r = decline(self, raw, pttl, v);
+        Py_XDECREF(v);
+        return r;
+    }
+    double now;
+    if (aicpy_time_double(st, &now) < 0) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    self->redis_hits++;
+    PyObject *key = PyObject_GetAttr(cell, NAME(self, N_KEY));
+    int rc = key == NULL ? -1 : 0;
+    if (rc == 0 && value != Py_None) { /* a stored None is never promoted */
+        PyObject *valid = PyObject_GetAttr(cell, NAME(self, N_VALID));
+        int fresh = valid == NULL ? -1 : PyObject_IsTrue(valid);
+        Py_XDECREF(valid);
+        if (fresh == 0) {
+            self->stale_skipped++; /* a write raced with the read */
+        } else if (fresh < 0 || promote(self, key, value, pttl, now) < 0) {
+            rc = -1;
+        }
+    }
+    if (rc < 0 && swallow() < 0) {
+        goto fail;
+    }
+    if (key != NULL && self->meta != NULL &&
+        ai_account(self, key, aicpy_monotonic() - sent_at) < 0 && swallow() < 0) {
+        goto fail;
+    }
+    Py_XDECREF(key);
+    if (self->recorder != Py_None) {
+        aic_oprec_rec rec = {
+            .timestamp = now,
+            .duration = aicpy_monotonic() - sent_at,
+            .op = AICPY_LABEL_GET,
+            .tier = AICPY_LABEL_REDIS,
+            .flags = AIC_OPREC_HIT | AIC_OPREC_LOOKUP | AIC_OPREC_TIMED,
+            .extra = self->redis_extra,
+        };
+        if (aicpy_oprec_push(st, self->recorder, &rec) < 0 && swallow() < 0) {
+            Py_DECREF(value);
+            return NULL;
+        }
+    }
+    return value;
+fail:
+    Py_XDECREF(key);
+    Py_DECREF(value);
+    return NULL;
+}
+
 static PyMethodDef hitpath_methods[] = {
     {"get", hitpath_get, METH_O, hitpath_get_doc},
     {NULL, NULL, 0, NULL},
@@ -246,6 +443,30 @@ static PyObject *
 hitpath_get_hits(PyObject *op, void *Py_UNUSED(closure))
 {
     return PyLong_FromUnsignedLongLong(HITPATH(op)->hits);
+}
+
+static PyObject *
+hitpath_get_redis_hits(PyObject *op, void *Py_UNUSED(closure))
+{
+    return PyLong_FromUnsignedLongLong(HITPATH(op)->redis_hits);
+}
+
+static PyObject *
+hitpath_get_promotions(PyObject *op, void *Py_UNUSED(closure))
+{
+    return PyLong_FromUnsignedLongLong(HITPATH(op)->promotions);
+}
+
+static PyObject *
+hitpath_get_stale_skipped(PyObject *op, void *Py_UNUSED(closure))
+{
+    return PyLong_FromUnsignedLongLong(HITPATH(op)->stale_skipped);
+}
+
+static PyObject *
+hitpath_get_completes_redis(PyObject *op, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(HITPATH(op)->decode != NULL);
 }
 
 static PyObject *
@@ -261,7 +482,14 @@ hitpath_get_recorder(PyObject *op, void *Py_UNUSED(closure))
 }
 
 static PyGetSetDef hitpath_getset[] = {
-    {"hits", hitpath_get_hits, NULL, "Hits served by this path.", NULL},
+    {"hits", hitpath_get_hits, NULL, "L1 hits served by this path.", NULL},
+    {"redis_hits", hitpath_get_redis_hits, NULL, "Redis hits completed here.", NULL},
+    {"promotions", hitpath_get_promotions, NULL,
+     "Redis hits copied into the memory tier here.", NULL},
+    {"stale_promotions_skipped", hitpath_get_stale_skipped, NULL,
+     "Redis hits not promoted because a write raced with the read.", NULL},
+    {"completes_redis", hitpath_get_completes_redis, NULL,
+     "Whether Redis reads can be completed here (see request_pair).", NULL},
     {"memtier", hitpath_get_memtier, NULL, "The MemoryTier looked up.", NULL},
     {"recorder", hitpath_get_recorder, NULL, "The OpRecorder, or None.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
@@ -273,10 +501,10 @@ static PyObject *
 hitpath_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {(char *) "memtier", (char *) "recorder", (char *) "ai",
-                             NULL};
-    PyObject *memtier, *recorder = Py_None, *ai = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OO:HitPath", kwlist, &memtier,
-                                     &recorder, &ai)) {
+                             (char *) "redis", NULL};
+    PyObject *memtier, *recorder = Py_None, *ai = Py_None, *redis = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OOO:HitPath", kwlist, &memtier,
+                                     &recorder, &ai, &redis)) {
         return NULL;
     }
     aicpy_state *st = aicpy_state_from_type(type);
@@ -299,10 +527,30 @@ hitpath_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
             return NULL;
         }
     }
+    PyObject *decode = NULL, *owner = NULL, *l1 = NULL, *extra = NULL, *declined = NULL;
+    PyObject *debug = NULL;
+    Py_ssize_t inline_max = 0;
+    if (redis != Py_None) {
+        if (!PyArg_ParseTuple(redis, "OOOOOnO:HitPath redis", &decode, &owner, &l1,
+                              &extra, &declined, &inline_max, &debug)) {
+            return NULL;
+        }
+        if (!PyCallable_Check(decode)) {
+            PyErr_SetString(PyExc_TypeError, "HitPath redis: decode must be callable");
+            return NULL;
+        }
+    }
     aicpy_hitpath *self = (aicpy_hitpath *) type->tp_alloc(type, 0);
     if (self == NULL) {
         return NULL;
     }
+    self->decode = Py_XNewRef(decode);
+    self->owner = Py_XNewRef(owner);
+    self->l1 = Py_XNewRef(l1);
+    self->redis_extra = Py_XNewRef(extra);
+    self->declined = Py_XNewRef(declined);
+    self->debug = Py_XNewRef(debug);
+    self->inline_max = inline_max;
     self->memtier = Py_NewRef(memtier);
     self->recorder = Py_NewRef(recorder);
     self->meta = Py_XNewRef(meta);
@@ -343,6 +591,12 @@ hitpath_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->int_factory);
     Py_VISIT(self->float_factory);
     Py_VISIT(self->deque_factory);
+    Py_VISIT(self->decode);
+    Py_VISIT(self->owner);
+    Py_VISIT(self->l1);
+    Py_VISIT(self->redis_extra);
+    Py_VISIT(self->declined);
+    Py_VISIT(self->debug);
     return 0;
 }
 
@@ -351,7 +605,7 @@ hitpath_clear_refs(PyObject *op)
 {
     aicpy_hitpath *self = HITPATH(op);
     /* memtier stays (get needs it); the rest can be dropped to break cycles, and
-     * get() then skips AI accounting and recording. */
+     * get() then skips AI accounting and recording, and Redis hits are declined. */
     Py_CLEAR(self->meta);
     Py_CLEAR(self->resolver);
     Py_CLEAR(self->ai_metrics);
@@ -359,6 +613,11 @@ hitpath_clear_refs(PyObject *op)
     Py_CLEAR(self->int_factory);
     Py_CLEAR(self->float_factory);
     Py_CLEAR(self->deque_factory);
+    Py_CLEAR(self->decode);
+    Py_CLEAR(self->owner);
+    Py_CLEAR(self->l1);
+    Py_CLEAR(self->redis_extra);
+    Py_CLEAR(self->debug);
     Py_SETREF(self->recorder, Py_NewRef(Py_None));
     return 0;
 }
@@ -374,16 +633,25 @@ hitpath_dealloc(PyObject *op)
     Py_CLEAR(self->memtier);
     Py_CLEAR(self->names);
     Py_CLEAR(self->one);
+    Py_CLEAR(self->declined);
     tp->tp_free(op);
     Py_DECREF(tp);
 }
 
-PyDoc_STRVAR(hitpath_doc,
-             "HitPath(memtier, recorder=None, ai=None)\n--\n\n"
-             "Serves memory-tier hits of a cache in one call (see get).  ai: None, or "
-             "(meta, resolver, ai_metrics, op_durations, int_factory, float_factory, "
-             "deque_factory) for an AI cache: meta maps a key to (operation, tier, "
-             "op_key) or None, resolver(key) computes that for keys meta lacks.");
+PyDoc_STRVAR(
+    hitpath_doc,
+    "HitPath(memtier, recorder=None, ai=None, redis=None)\n--\n\n"
+    "Serves memory-tier hits of a cache in one call (see get).  ai: None, or "
+    "(meta, resolver, ai_metrics, op_durations, int_factory, float_factory, "
+    "deque_factory) for an AI cache: meta maps a key to (operation, tier, "
+    "op_key) or None, resolver(key) computes that for keys meta lacks.  "
+    "redis: None, or (decode, owner, l1, extra, declined, inline_max, debug) to "
+    "complete Redis hits given to RedisProtocol.request_pair(GET, PTTL, "
+    "self, cell): decode(raw) -> value, owner.default_ttl and "
+    "l1.default_ttl bound a promotion, extra is the monitor record's "
+    "additional_data, declined marks a reply left to the caller, values "
+    "decoding to inline_max bytes or more are left to the caller; debug is the "
+    "memory tier's eviction-logging test, l1._log_evicted logs them.");
 
 static PyType_Slot hitpath_slots[] = {
     {Py_tp_doc, (void *) hitpath_doc}, {Py_tp_new, hitpath_new},

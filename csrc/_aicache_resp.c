@@ -543,13 +543,15 @@ static PyType_Spec reader_spec = {
 
 typedef struct pending {
     PyObject *fut;     /* owned */
-    PyObject *decoder; /* owned, NULL when none */
+    PyObject *decoder; /* owned, NULL when none; a pair's completer (a HitPath) */
+    PyObject *ctx;     /* owned, NULL when none: the completer's argument */
     double queued_at;  /* monotonic clock (time.monotonic, loop.time) */
     int pair;          /* PAIR_FIRST / PAIR_SECOND of request_pair(), else 0 */
 } pending;
 
 /* request_pair(): two commands, one future.  The first reply waits in
- * pair_reply until the second arrives; the future then gets both. */
+ * pair_reply until the second arrives; the future then gets both, or what the
+ * pair's completer makes of them (aicpy_hitpath_complete). */
 #define PAIR_FIRST 1
 #define PAIR_SECOND 2
 
@@ -614,7 +616,7 @@ queue_push(aicpy_protocol *self, PyObject *fut, PyObject *decoder)
         self->qhead = 0;
     }
     self->q[(self->qhead + self->qlen) % self->qcap] =
-        (pending){Py_NewRef(fut), Py_XNewRef(decoder), monotonic_now()};
+        (pending){Py_NewRef(fut), Py_XNewRef(decoder), NULL, monotonic_now(), 0};
     self->qlen++;
     return 0;
 }
@@ -758,6 +760,7 @@ fail_all(aicpy_protocol *self, PyObject *factory, const char *msg, PyObject *cau
         fail_future(self, p.fut, factory, msg, cause);
         Py_DECREF(p.fut);
         Py_XDECREF(p.decoder);
+        Py_XDECREF(p.ctx);
     }
     PyMem_Free(q);
     if (waiters != NULL) {
@@ -831,6 +834,7 @@ protocol_traverse(PyObject *op, visitproc visit, void *arg)
         pending *p = &self->q[(self->qhead + i) % self->qcap];
         Py_VISIT(p->fut);
         Py_VISIT(p->decoder);
+        Py_VISIT(p->ctx);
     }
     return 0;
 }
@@ -848,6 +852,7 @@ queue_clear(aicpy_protocol *self)
         pending p = q[(qhead + i) % qcap];
         Py_DECREF(p.fut);
         Py_XDECREF(p.decoder);
+        Py_XDECREF(p.ctx);
     }
     PyMem_Free(q);
 }
@@ -1213,15 +1218,19 @@ fail:
     return NULL;
 }
 
-/* request_pair(args1, args2): both commands in the same write, one future that
- * gets (reply1, reply2) -- or the first error reply among them raised -- once
- * the second reply is in.  Written at once under request()'s rule. */
+/* request_pair(args1, args2, completer=None, ctx=None): both commands in the
+ * same write, one future that gets (reply1, reply2) -- or the first error reply
+ * among them raised -- once the second reply is in.  With a completer (a
+ * HitPath), the future gets completer's result for (ctx, reply1, reply2)
+ * instead, computed before it resolves.  Written at once under request()'s
+ * rule. */
 static PyObject *
 protocol_request_pair(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
 {
     aicpy_protocol *self = (aicpy_protocol *) op;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "takes (args1, args2)");
+    if (nargs < 2 || nargs > 4) {
+        PyErr_SetString(PyExc_TypeError,
+                        "takes (args1, args2, completer=None, ctx=None)");
         return NULL;
     }
     if (self->closed) {
@@ -1229,6 +1238,13 @@ protocol_request_pair(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     }
     aicpy_state *st = aicpy_state_from_type(Py_TYPE(op));
     if (st == NULL) {
+        return NULL;
+    }
+    PyObject *completer = nargs > 2 && args[2] != Py_None ? args[2] : NULL;
+    PyObject *ctx = nargs > 3 ? args[3] : Py_None;
+    if (completer != NULL &&
+        !PyObject_TypeCheck(completer, (PyTypeObject *) st->o.HitPathType)) {
+        PyErr_SetString(PyExc_TypeError, "completer must be a HitPath or None");
         return NULL;
     }
     command c1, c2;
@@ -1268,14 +1284,16 @@ protocol_request_pair(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
         self->out.len = mark;
         goto fail;
     }
-    if (queue_push(self, fut, NULL) < 0) {
+    if (queue_push(self, fut, completer) < 0) {
         self->qlen--; /* the first entry, just pushed */
         Py_DECREF(fut);
         self->out.len = mark;
         goto fail;
     }
     self->q[(self->qhead + self->qlen - 2) % self->qcap].pair = PAIR_FIRST;
-    self->q[(self->qhead + self->qlen - 1) % self->qcap].pair = PAIR_SECOND;
+    pending *second = &self->q[(self->qhead + self->qlen - 1) % self->qcap];
+    second->pair = PAIR_SECOND;
+    second->ctx = completer != NULL ? Py_NewRef(ctx) : NULL;
     self->commands += 2;
     command_release(&c1);
     command_release(&c2);
@@ -1330,11 +1348,13 @@ protocol_connection_made(PyObject *op, PyObject *transport)
     Py_RETURN_NONE;
 }
 
-/* The second reply of a pair (reply: owned, consumed): the future gets
- * (first, second), or the first error reply among them raised. */
+/* The second reply of a pair (p: its queue entry; reply: owned, consumed): the
+ * future gets (first, second), or the first error reply among them raised, or
+ * the completer's result. */
 static void
-deliver_pair(aicpy_protocol *self, PyObject *fut, int type, PyObject *reply)
+deliver_pair(aicpy_protocol *self, const pending *p, int type, PyObject *reply)
 {
+    PyObject *fut = p->fut;
     PyObject *first = self->pair_reply; /* owned; NULL only after a reset */
     self->pair_reply = NULL;
     int dropped;
@@ -1346,6 +1366,28 @@ deliver_pair(aicpy_protocol *self, PyObject *fut, int type, PyObject *reply)
         dropped = resolve(self, fut, self->s_set_exception, first);
     } else if (type == AIC_RESP_ERROR && PyExceptionInstance_Check(reply)) {
         dropped = resolve(self, fut, self->s_set_exception, reply);
+    } else if (p->decoder != NULL) {
+        /* A future already done (cancelled, expired) gets no completion: its
+         * owner cleans up after the cancellation. */
+        dropped = fut_done(self, fut);
+        if (!dropped) {
+            aicpy_state *st = aicpy_state_from_type(Py_TYPE(self));
+            PyObject *value = st == NULL
+                                  ? NULL
+                                  : aicpy_hitpath_complete(st, p->decoder, p->ctx,
+                                                           first, reply, p->queued_at);
+            PyObject *exc = value == NULL ? take_exception() : NULL;
+            if (value != NULL) {
+                resolve(self, fut, self->s_set_result, value);
+                Py_DECREF(value);
+            } else if (exc != NULL) {
+                resolve(self, fut, self->s_set_exception, exc);
+                Py_DECREF(exc);
+            } else {
+                fail_future(self, fut, self->conn_error_factory,
+                            "a pipelined pair's completion failed", NULL);
+            }
+        }
     } else {
         PyObject *both = PyTuple_Pack(2, first, reply);
         if (both != NULL) {
@@ -1383,8 +1425,10 @@ deliver(aicpy_protocol *self, int type, PyObject *reply)
         return;
     }
     if (p.pair == PAIR_SECOND) {
-        deliver_pair(self, p.fut, type, reply);
+        deliver_pair(self, &p, type, reply);
         Py_DECREF(p.fut);
+        Py_XDECREF(p.decoder);
+        Py_XDECREF(p.ctx);
         return;
     }
     if (type == AIC_RESP_ERROR) {
@@ -1659,9 +1703,11 @@ static PyMethodDef protocol_methods[] = {
      "the command is written at once: one loop iteration less per round trip."},
     {"request_pair", (PyCFunction) (void (*)(void)) protocol_request_pair,
      METH_FASTCALL,
-     "request_pair(args1, args2, /) -> Future[tuple]\n"
+     "request_pair(args1, args2, completer=None, ctx=None, /) -> Future\n"
      "Two commands in one write and one future: (reply1, reply2) once both are\n"
-     "in, or the first error reply among them raised (e.g. GET + PTTL of a key)."},
+     "in, or the first error reply among them raised (e.g. GET + PTTL of a key).\n"
+     "With a completer (a HitPath), the future gets\n"
+     "completer.complete(ctx, reply1, reply2) instead (see HitPath)."},
     {"data_received", (PyCFunction) (void (*)(void)) protocol_data_received,
      METH_FASTCALL, NULL},
     {"connection_made", protocol_connection_made, METH_O, NULL},

@@ -431,10 +431,14 @@ class RedisConnection:
         self,
         first: tuple[bytes | str | int | float, ...],
         second: tuple[bytes | str | int | float, ...],
-    ) -> tuple[Any, Any]:
+        completer: _core.HitPath | None = None,
+        ctx: Any = None,
+    ) -> Any:
         """Sends two commands in one write and returns both replies with one
         await (e.g. GET + PTTL of a key): one C request, one future. An error
-        reply to either raises, as execute() does."""
+        reply to either raises, as execute() does. With a ``completer``, what
+        it makes of (ctx, reply1, reply2) before the future resolves
+        (``RedisProtocol.request_pair``)."""
         proto = self._proto
         if (
             proto is None
@@ -442,9 +446,30 @@ class RedisConnection:
             or _get_running_loop() is not self._loop
         ):
             proto = await self._ensure_link(_get_running_loop())
-        fut = proto.request_pair(first, second)
+        fut = proto.request_pair(first, second, completer, ctx)
         self._track(proto, fut)
         return await fut
+
+    def send_pair(
+        self,
+        first: tuple[bytes | str | int | float, ...],
+        second: tuple[bytes | str | int | float, ...],
+        completer: _core.HitPath,
+        ctx: Any,
+    ) -> asyncio.Future[Any] | None:
+        """execute_pair() without a coroutine: the future of the pair when the
+        link is up in this loop (with the connection's deadline), else None
+        (the caller awaits execute_pair, which connects)."""
+        proto = self._proto
+        if (
+            proto is None
+            or self._fork_gen != _fork_generation
+            or _get_running_loop() is not self._loop
+        ):
+            return None
+        fut = proto.request_pair(first, second, completer, ctx)
+        self._track(proto, fut)
+        return fut
 
     async def close(self) -> None:
         """Closes the link; pending commands fail with RedisConnectionError.

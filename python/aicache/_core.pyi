@@ -239,8 +239,10 @@ class RedisProtocol:
         self,
         args1: tuple[_Any, ...] | list[_Any],
         args2: tuple[_Any, ...] | list[_Any],
+        completer: HitPath | None = None,
+        ctx: _Any = None,
         /,
-    ) -> asyncio.Future[tuple[_Any, _Any]]: ...
+    ) -> asyncio.Future[_Any]: ...
     def connection_made(self, transport: asyncio.BaseTransport, /) -> None: ...
     def data_received(self, data: _Bytes, /) -> None: ...
     def eof_received(self) -> None: ...
@@ -372,9 +374,27 @@ class HitPath:
             collections.abc.Callable[[], typing.Any],
         ]
         | None = None,
+        redis: tuple[
+            collections.abc.Callable[[bytes], typing.Any],
+            typing.Any,
+            typing.Any,
+            typing.Any,
+            object,
+            int,
+            collections.abc.Callable[[], bool],
+        ]
+        | None = None,
     ) -> HitPath: ...
     @property
     def hits(self) -> int: ...
+    @property
+    def redis_hits(self) -> int: ...
+    @property
+    def promotions(self) -> int: ...
+    @property
+    def stale_promotions_skipped(self) -> int: ...
+    @property
+    def completes_redis(self) -> bool: ...
     @property
     def memtier(self) -> MemoryTier: ...
     @property

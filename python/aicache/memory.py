@@ -34,7 +34,7 @@ import logging
 import math
 import re
 import time  # time.time is looked up per call, so patch("time.time") works
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
 from aicache import _core, stampede
@@ -209,10 +209,15 @@ class InMemoryCache(MemoryServiceMixin, CacheInterface):
                 _debug_enabled,
             )
             if evicted is not None:
-                for old in evicted:
-                    logger.debug("Evicting key %s (LRU)", old)
+                self._log_evicted(evicted)
         except Exception as e:
             logger.warning("Cache set error for key %s: %s", log_key(key), e)
+
+    @staticmethod
+    def _log_evicted(evicted: Iterable[str]) -> None:
+        """The DEBUG lines of keys evicted by a store (``_debug_enabled``)."""
+        for old in evicted:
+            logger.debug("Evicting key %s (LRU)", old)
 
     async def delete(self, key: str) -> None:
         """Remove key if present; never raises."""

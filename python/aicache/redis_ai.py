@@ -414,8 +414,7 @@ class AIResponseCache(GenericRedisCache):
         super()._rebuild_hit_path()
         hot = self._hot
         if hot is not None and not self._hit_accounting_in_c():
-            self._hot_hits += hot.hits
-            self._hot = None  # hits go through Python, with the AI callbacks
+            self._retire_hit_path()  # hits go through Python, with the AI callbacks
 
     def _generate_cache_key(
         self, text: str, operation: str, options: dict[str, Any]
@@ -466,11 +465,10 @@ class AIResponseCache(GenericRedisCache):
 
     async def get(self, key: str) -> Any:
         hot = self._hot
-        checked = hot is not None and type(key) is str
-        if checked:
+        if hot is not None and type(key) is str:
             # L1 hit: lookup, counters, monitor record and the AI accounting of
             # the original's callbacks, all in this one C call.
-            value = hot.get(key)  # type: ignore[union-attr]
+            value = hot.get(key)
             if value is not None:
                 callbacks = self._callbacks.get("get_success")
                 if (
@@ -479,12 +477,17 @@ class AIResponseCache(GenericRedisCache):
                 ) or "_fire_callback" in self.__dict__:
                     self._fire_hit_callbacks(key, value)
                 return value
+            # A Redis hit is completed (and accounted) in C as well.
+            return await self._get_after_l1_miss(hot, key)
         start = time.perf_counter()
-        value = await self._get_below_l1(key, checked)
+        value = await self._get_below_l1(key, False)
+        self._get_done_in_python(key, start)
+        return value
+
+    def _get_done_in_python(self, key: str, start: float) -> None:
         meta = self._key_metadata(key)
         if meta is not None:
             self._record_operation_performance(meta[0], time.perf_counter() - start)
-        return value
 
     def _key_operation(self, key: str) -> str:
         meta = self._key_metadata(key)

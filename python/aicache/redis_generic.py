@@ -40,18 +40,24 @@ import weakref
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from aicache import _core, stampede
 from aicache._connection import RedisConnection
 from aicache._journal import MAX_DEGRADED_JOURNAL_KEYS, DegradedJournal, journal_for
 from aicache._registry import Lease, registry, secret_digest
 from aicache.base import CacheInterface
-from aicache.codec import ValueCodec
+from aicache.codec import (
+    INFLATE_THREAD_MIN_BYTES,
+    PLAIN_THREAD_MIN_BYTES,
+    THREAD_MIN_BYTES,
+    ValueCodec,
+)
 from aicache.encryption import EncryptedCacheLayer, create_encryption_layer_from_env
 from aicache.exceptions import ConfigurationError, InfrastructureError, ValidationError
 from aicache.key_generator import CacheKeyGenerator
 from aicache.memory import InMemoryCache
+from aicache.memory import _debug_enabled as memory_debug_enabled
 from aicache.monitoring import CachePerformanceMonitor
 from aicache.privacy import log_key
 from aicache.redis_url import RedisURL, parse_redis_url
@@ -297,13 +303,25 @@ def _int_param(name: str, value: Any, low: int, high: int) -> int:
 
 class _ReadCell:
     """Marks in-flight Redis reads of one key; a write to the key invalidates it,
-    so a read that raced with the write does not promote the older value."""
+    so a read that raced with the write does not promote the older value. The
+    C completion of a Redis hit reads ``key`` and ``valid``."""
 
-    __slots__ = ("readers", "valid")
+    __slots__ = ("key", "readers", "valid")
 
-    def __init__(self) -> None:
+    def __init__(self, key: str) -> None:
+        self.key = key
         self.valid = True
         self.readers = 1
+
+
+#: Marks a Redis read the hit path's C completion left to Python (a miss, a
+#: value to decode on a worker thread, a payload that failed to decode).
+_DECLINED: Final = object()
+#: Values whose decoding is this big (stored size, or a plain frame's inflated
+#: size) are left to Python, whose codec may hand them to a worker thread.
+_INLINE_DECODE_MAX: Final = min(
+    THREAD_MIN_BYTES, INFLATE_THREAD_MIN_BYTES, PLAIN_THREAD_MIN_BYTES
+)
 
 
 # ---------------------------------------------------------------------------------
@@ -451,7 +469,10 @@ class GenericRedisCache(CacheInterface):
         # callers can build keys on any cache; AIResponseCache swaps in its own.
         self.key_generator = CacheKeyGenerator()
         self._hot: _core.HitPath | None = None
-        self._hot_hits = 0  # L1 hits served by earlier hit paths of this cache
+        # Counts of earlier hit paths of this cache (they count in C).
+        self._hot_totals: dict[str, int] = dict.fromkeys(
+            ("l1_hits", "redis_hits", "promotions", "stale_promotions_skipped"), 0
+        )
         self._hit_accounted: object = None  # a callback the hit path does itself
         self._performance_monitor: CachePerformanceMonitor | None = None
         self.l1_cache = (
@@ -1005,7 +1026,7 @@ class GenericRedisCache(CacheInterface):
     def _begin_read(self, key: str) -> _ReadCell:
         cell = self._reads.get(key)
         if cell is None:
-            cell = self._reads[key] = _ReadCell()
+            cell = self._reads[key] = _ReadCell(key)
         else:
             cell.readers += 1
         return cell
@@ -1142,9 +1163,8 @@ class GenericRedisCache(CacheInterface):
         record in one C call. Not used when the memory tier has its own clock or
         the monitor is not a ``CachePerformanceMonitor`` (those go through
         Python, as before)."""
-        old = self.__dict__.get("_hot")
-        if old is not None:
-            self._hot_hits += old.hits
+        if self.__dict__.get("_hot") is not None:
+            self._retire_hit_path()
         self._hot = None
         l1 = self.__dict__.get("_l1_cache")
         monitor = self.__dict__.get("_performance_monitor")
@@ -1161,7 +1181,31 @@ class GenericRedisCache(CacheInterface):
             recorder = monitor._op_records
         else:
             return
-        self._hot = _core.HitPath(l1._tier, recorder, self._hit_path_ai())
+        self._hot = _core.HitPath(
+            l1._tier, recorder, self._hit_path_ai(), self._hit_path_redis(l1)
+        )
+
+    def _hit_path_redis(self, l1: InMemoryCache) -> Any:
+        """The Redis-hit completion of ``_core.HitPath``, unless a subclass
+        replaced what it stands for (decoding, promotion, the get callbacks)."""
+        cls = type(self)
+        if (
+            cls._decode is not GenericRedisCache._decode
+            or cls._decompress_data is not _BASE_DECOMPRESS
+            or cls._deserialize_value is not _BASE_DESERIALIZE
+            or cls._promote is not GenericRedisCache._promote
+            or cls._finish_get is not GenericRedisCache._finish_get
+        ):
+            return None
+        return (
+            self._codec.decode,
+            self,
+            l1,
+            _REDIS_HIT,
+            _DECLINED,
+            _INLINE_DECODE_MAX,
+            memory_debug_enabled,
+        )
 
     def _fire_hit_callbacks(self, key: str, value: Any) -> None:
         """get_success callbacks after a hit the hit path served (it did the
@@ -1184,13 +1228,29 @@ class GenericRedisCache(CacheInterface):
                 logger.warning("Callback for event '%s' failed: %s", "get_success", exc)
 
     def _counter_values(self) -> dict[str, int]:
-        """``_counters`` plus the hits the C hit path counted."""
+        """``_counters`` plus what the C hit path counted."""
         c = dict(self._counters)
-        hot = self._hot
-        served = self._hot_hits + (hot.hits if hot is not None else 0)
-        c["hits"] += served
-        c["l1_hits"] += served
+        hot = self._hot_counts()
+        for name, n in hot.items():
+            c[name] += n
+        c["hits"] += hot["l1_hits"] + hot["redis_hits"]
         return c
+
+    def _hot_counts(self) -> dict[str, int]:
+        """The counters of the current hit path plus those of earlier ones."""
+        totals = dict(self._hot_totals)
+        hot = self._hot
+        if hot is not None:
+            totals["l1_hits"] += hot.hits
+            totals["redis_hits"] += hot.redis_hits
+            totals["promotions"] += hot.promotions
+            totals["stale_promotions_skipped"] += hot.stale_promotions_skipped
+        return totals
+
+    def _retire_hit_path(self) -> None:
+        """Keeps the counts of the current hit path and drops it."""
+        self._hot_totals = self._hot_counts()
+        self._hot = None
 
     # -- monitoring ---------------------------------------------------------------
 
@@ -1248,8 +1308,69 @@ class GenericRedisCache(CacheInterface):
                 ) or "_fire_callback" in self.__dict__:
                     self._fire_hit_callbacks(key, value)
                 return value
-            return await self._get_below_l1(key, True)
+            return await self._get_after_l1_miss(hot, key)
         return await self._get_below_l1(key, False)
+
+    async def _get_after_l1_miss(self, hot: _core.HitPath, key: str) -> Any:
+        """get() after the hit path missed L1: a Redis hit is decoded, promoted,
+        counted and recorded by the hit path's C completion before the reply's
+        future resolves; what it declines (a miss, a big or unreadable payload)
+        is finished here. Links other than a plain connection, an outage
+        journal to replay, user callbacks or patched hooks take the Python path."""
+        redis = self.redis
+        d = self.__dict__
+        success = self._callbacks.get("get_success")
+        if (
+            type(redis) is not RedisClient
+            or not hot.completes_redis
+            or type(conn := redis.connection) is not RedisConnection
+            or not conn.is_connected
+            or self._journal.dirty
+            or (success and (len(success) > 1 or success[0] != self._hit_accounted))
+            or "_fire_callback" in d
+            or "_decompress_data" in d
+            or "_deserialize_value" in d
+            or "_promote" in d
+        ):
+            start = _perf()
+            value = await self._get_below_l1(key, True)
+            self._get_done_in_python(key, start)
+            return value
+        start = _perf()
+        prefix = self.key_prefix
+        rkey = prefix + key if prefix else key
+        cell = self._begin_read(key)
+        try:
+            fut = conn.send_pair(("GET", rkey), ("PTTL", rkey), hot, cell)
+            value = await (
+                fut
+                if fut is not None
+                else conn.execute_pair(("GET", rkey), ("PTTL", rkey), hot, cell)
+            )
+        except BaseException as exc:
+            self._end_read(key, cell)
+            if not isinstance(exc, Exception):
+                raise
+            self._redis_failed("get", exc)
+            self._miss(key, start, "redis", _MISS_ERROR)
+            self._get_done_in_python(key, start)
+            return None
+        if type(value) is tuple and len(value) == 4 and value[0] is _DECLINED:
+            _, raw, pttl, error = value
+            if raw:
+                value = await self._finish_get(key, start, cell, raw, pttl, error)
+            else:  # the common decline, without a coroutine
+                self._end_read(key, cell)
+                self._miss(key, start, "redis", _MISS_NOT_FOUND)
+                value = None
+            self._get_done_in_python(key, start)
+            return value
+        self._end_read(key, cell)
+        return value
+
+    def _get_done_in_python(self, key: str, start: float) -> None:
+        """Bookkeeping of a get the C completion did not finish (AIResponseCache
+        records the operation's duration here)."""
 
     async def _get_below_l1(self, key: str, l1_checked: bool) -> Any:
         """get() after the hit path (``l1_checked``: it already missed L1)."""
@@ -1305,12 +1426,27 @@ class GenericRedisCache(CacheInterface):
             if cell is not None:
                 self._end_read(key, cell)
             raise
+        return await self._finish_get(key, start, cell, raw, pttl, None)
+
+    async def _finish_get(
+        self,
+        key: str,
+        start: float,
+        cell: _ReadCell | None,
+        raw: Any,
+        pttl: Any,
+        error: Exception | None,
+    ) -> Any:
+        """The rest of a get once Redis replied: decode (unless ``error``, a
+        decode failure already seen), promote, count, record, ends ``cell``."""
         if not raw:
             if cell is not None:
                 self._end_read(key, cell)
             self._miss(key, start, "redis", _MISS_NOT_FOUND)
             return None
         try:
+            if error is not None:
+                raise error
             if not self._custom_decode() and not self._codec.decode_needs_thread(raw):
                 value = self._codec.decode(raw)  # _decode without a coroutine
             else:
