@@ -101,7 +101,8 @@ int aicpy_mem_lookup(aicpy_state *st, PyObject *tier, PyObject *key, double now,
 
 /* area hitpath -> area resp: what a HitPath makes of the (GET, PTTL) replies of
  * a Redis read (cell: the read's _ReadCell; sent_at: monotonic time the request
- * was queued).  A new reference, or NULL with an exception. */
+ * was queued), or of a lone GET's reply (pttl NULL, cell: the key; no
+ * promotion).  A new reference, or NULL with an exception. */
 PyObject *aicpy_hitpath_complete(aicpy_state *st, PyObject *hitpath, PyObject *cell,
                                  PyObject *raw, PyObject *pttl, double sent_at);
 

@@ -59,7 +59,7 @@ static const char *const names[N_COUNT] = {
 };
 
 typedef struct {
-    PyObject_HEAD PyObject *memtier; /* a _core.MemoryTier */
+    PyObject_HEAD PyObject *memtier; /* a _core.MemoryTier, or None */
     PyObject *recorder;              /* a _core.OpRecorder or None */
     /* AI accounting, all NULL for a generic cache */
     PyObject *meta;          /* dict: key -> (operation, tier, op_key) or None */
@@ -219,7 +219,8 @@ PyDoc_STRVAR(hitpath_get_doc,
              "The memory tier's value for key (as of time.time()) or None.  A hit "
              "(a value other than None) is counted, recorded in the recorder as a get "
              "of tier l1 and, for an AI cache, accounted per operation -- all in this "
-             "call; a miss only counts in the memory tier's statistics.");
+             "call; a miss only counts in the memory tier's statistics.  Without a "
+             "memory tier (memtier None) always None.");
 
 static PyObject *
 hitpath_get(PyObject *op, PyObject *key)
@@ -228,6 +229,9 @@ hitpath_get(PyObject *op, PyObject *key)
     aicpy_state *st = aicpy_state_from_type(Py_TYPE(op));
     if (st == NULL) {
         return NULL;
+    }
+    if (self->memtier == Py_None) {
+        Py_RETURN_NONE; /* no memory tier: every get goes to Redis */
     }
     double t0 = aicpy_monotonic(), now;
     if (aicpy_time_double(st, &now) < 0) {
@@ -312,7 +316,7 @@ default_ttl_of(aicpy_hitpath *self, PyObject *obj)
 static int
 promote(aicpy_hitpath *self, PyObject *key, PyObject *value, PyObject *pttl, double now)
 {
-    if (!PyLong_CheckExact(pttl)) {
+    if (!PyLong_CheckExact(pttl) || self->memtier == Py_None) {
         return 0;
     }
     long long ms = PyLong_AsLongLong(pttl), ttl;
@@ -362,13 +366,14 @@ aicpy_hitpath_complete(aicpy_state *st, PyObject *op, PyObject *cell, PyObject *
                        PyObject *pttl, double sent_at)
 {
     aicpy_hitpath *self = HITPATH(op);
+    PyObject *pttl_or_none = pttl != NULL ? pttl : Py_None;
     if (self->declined == NULL) {
         PyErr_SetString(PyExc_TypeError, "this HitPath completes no Redis reads");
         return NULL;
     }
     if (self->decode == NULL || !PyBytes_CheckExact(raw) ||
         PyBytes_GET_SIZE(raw) == 0 || decode_work(raw) >= self->inline_max) {
-        return decline(self, raw, pttl, NULL); /* a miss, or big: Python's path */
+        return decline(self, raw, pttl_or_none, NULL); /* a miss, or big */
     }
     PyObject *value = PyObject_CallOneArg(self->decode, raw);
     if (value == NULL) {
@@ -383,7 +388,7 @@ aicpy_hitpath_complete(aicpy_state *st, PyObject *op, PyObject *cell, PyObject *
         }
         Py_XDECREF(t);
         Py_XDECREF(tb);
-        PyObject *r = decline(self, raw, pttl, v);
+        PyObject *r = decline(self, raw, pttl_or_none, v);
         Py_XDECREF(v);
         return r;
     }
@@ -393,9 +398,11 @@ aicpy_hitpath_complete(aicpy_state *st, PyObject *op, PyObject *cell, PyObject *
         return NULL;
     }
     self->redis_hits++;
-    PyObject *key = PyObject_GetAttr(cell, NAME(self, N_KEY));
+    /* A pair (GET, PTTL) carries the read's cell; a lone GET just its key. */
+    PyObject *key =
+        pttl == NULL ? Py_NewRef(cell) : PyObject_GetAttr(cell, NAME(self, N_KEY));
     int rc = key == NULL ? -1 : 0;
-    if (rc == 0 && value != Py_None) { /* a stored None is never promoted */
+    if (rc == 0 && pttl != NULL && value != Py_None) { /* None is never promoted */
         PyObject *valid = PyObject_GetAttr(cell, NAME(self, N_VALID));
         int fresh = valid == NULL ? -1 : PyObject_IsTrue(valid);
         Py_XDECREF(valid);
@@ -490,7 +497,7 @@ static PyGetSetDef hitpath_getset[] = {
      "Redis hits not promoted because a write raced with the read.", NULL},
     {"completes_redis", hitpath_get_completes_redis, NULL,
      "Whether Redis reads can be completed here (see request_pair).", NULL},
-    {"memtier", hitpath_get_memtier, NULL, "The MemoryTier looked up.", NULL},
+    {"memtier", hitpath_get_memtier, NULL, "The MemoryTier looked up, or None.", NULL},
     {"recorder", hitpath_get_recorder, NULL, "The OpRecorder, or None.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -511,8 +518,9 @@ hitpath_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (st == NULL) {
         return NULL;
     }
-    if (!PyObject_TypeCheck(memtier, (PyTypeObject *) st->o.MemoryTierType)) {
-        PyErr_SetString(PyExc_TypeError, "memtier must be a MemoryTier");
+    if (memtier != Py_None &&
+        !PyObject_TypeCheck(memtier, (PyTypeObject *) st->o.MemoryTierType)) {
+        PyErr_SetString(PyExc_TypeError, "memtier must be a MemoryTier or None");
         return NULL;
     }
     if (aicpy_oprec_check(st, recorder) == NULL) {

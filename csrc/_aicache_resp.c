@@ -1147,17 +1147,26 @@ static PyObject *
 queue_command(PyObject *op, PyObject *const *args, Py_ssize_t nargs, int eager)
 {
     aicpy_protocol *self = (aicpy_protocol *) op;
-    if (nargs < 1 || nargs > 2) {
-        PyErr_SetString(PyExc_TypeError, "takes (args, decoder=None)");
+    if (nargs < 1 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "takes (args, decoder=None, ctx=None)");
         return NULL;
     }
     PyObject *decoder =
-        nargs == 2 && args[1] != Py_None ? args[1] : NULL; /* borrowed */
+        nargs >= 2 && args[1] != Py_None ? args[1] : NULL; /* borrowed */
     if (self->closed) {
         return raise_closed(self);
     }
     aicpy_state *st = aicpy_state_from_type(Py_TYPE(op));
     if (st == NULL) {
+        return NULL;
+    }
+    /* A HitPath decoder completes the reply with ctx (the key). */
+    PyObject *ctx = NULL;
+    if (decoder != NULL &&
+        PyObject_TypeCheck(decoder, (PyTypeObject *) st->o.HitPathType)) {
+        ctx = nargs == 3 ? args[2] : Py_None;
+    } else if (nargs == 3 && args[2] != Py_None) {
+        PyErr_SetString(PyExc_TypeError, "ctx is only for a HitPath decoder");
         return NULL;
     }
     /* Everything that may run Python code first: converting the arguments,
@@ -1199,6 +1208,7 @@ queue_command(PyObject *op, PyObject *const *args, Py_ssize_t nargs, int eager)
         self->out.len = mark;
         goto fail;
     }
+    self->q[(self->qhead + self->qlen - 1) % self->qcap].ctx = Py_XNewRef(ctx);
     self->commands++;
     command_release(&cmd);
     if (now) {
@@ -1437,10 +1447,18 @@ deliver(aicpy_protocol *self, int type, PyObject *reply)
         } else {
             dropped = resolve(self, p.fut, self->s_set_result, reply);
         }
-    } else if (p.decoder != NULL && type == AIC_RESP_BULK) {
+    } else if (p.decoder != NULL &&
+               (type == AIC_RESP_BULK || (p.ctx != NULL && type == AIC_RESP_NIL))) {
+        /* A decoder sees bulk replies; a completion (ctx) nil ones too. */
         dropped = fut_done(self, p.fut);
         if (!dropped) {
-            PyObject *value = PyObject_CallOneArg(p.decoder, reply);
+            aicpy_state *st =
+                p.ctx == NULL ? NULL : aicpy_state_from_type(Py_TYPE(self));
+            PyObject *value = p.ctx == NULL ? PyObject_CallOneArg(p.decoder, reply)
+                              : st == NULL
+                                  ? NULL
+                                  : aicpy_hitpath_complete(st, p.decoder, p.ctx, reply,
+                                                           NULL, p.queued_at);
             if (value != NULL) {
                 resolve(self, p.fut, self->s_set_result, value);
                 Py_DECREF(value);
@@ -1460,6 +1478,7 @@ deliver(aicpy_protocol *self, int type, PyObject *reply)
     Py_DECREF(reply);
     Py_DECREF(p.fut);
     Py_XDECREF(p.decoder);
+    Py_XDECREF(p.ctx);
 }
 
 static PyObject *
@@ -1692,12 +1711,13 @@ protocol_expire(PyObject *op, PyObject *args, PyObject *kwds)
 
 static PyMethodDef protocol_methods[] = {
     {"send", (PyCFunction) (void (*)(void)) protocol_send, METH_FASTCALL,
-     "send(args, decoder=None, /) -> Future\n"
+     "send(args, decoder=None, ctx=None, /) -> Future\n"
      "Packs one command; every command sent in one loop iteration leaves in one\n"
      "write.  The future gets the reply (decoder(bytes) for bulk replies when a\n"
-     "decoder is given), or the error-reply / connection exception."},
+     "decoder is given; a HitPath decoder completes a GET of key ctx instead, see\n"
+     "HitPath), or the error-reply / connection exception."},
     {"request", (PyCFunction) (void (*)(void)) protocol_request, METH_FASTCALL,
-     "request(args, decoder=None, /) -> Future\n"
+     "request(args, decoder=None, ctx=None, /) -> Future\n"
      "Like send(), but when the link is idle and the event loop has nothing else\n"
      "runnable in this iteration (so no other command could share the write),\n"
      "the command is written at once: one loop iteration less per round trip."},

@@ -262,6 +262,46 @@ def test_references_of_the_completion() -> None:
     run(main())
 
 
+def test_a_lone_get_is_completed_without_promotion() -> None:
+    async def main() -> None:
+        rig = Rig()
+        hot = _core.HitPath(
+            None,
+            None,
+            None,
+            (
+                rig.codec.decode,
+                rig.owner,
+                None,
+                _REDIS_HIT,
+                _DECLINED,
+                INLINE_MAX,
+                memory_debug_enabled,
+            ),
+        )
+        assert hot.get("k") is None and hot.memtier is None
+        proto, _, _ = make_protocol()
+        key = "k"
+        before = rc(key)
+        hit = proto.request(("GET", "k"), hot, key)
+        miss = proto.send(("GET", "m"), hot, key)
+        stored_none = proto.request(("GET", "n"), hot, key)
+        proto.data_received(
+            bulk(rig.codec.encode([1, 2])) + b"$-1\r\n" + bulk(rig.codec.encode(None))
+        )
+        assert hit.result() == [1, 2]
+        assert miss.result() == (_DECLINED, None, None, None)
+        assert stored_none.result() is None  # a hit of a stored None
+        assert (hot.redis_hits, hot.promotions) == (2, 0)
+        del hit, miss, stored_none
+        now = rc(key)
+        assert now == before
+        with pytest.raises(TypeError):
+            proto.request(("GET", "k"), len, key)  # ctx needs a HitPath
+
+    run(main())
+
+
 # ---------------------------------------------------------------- a real redis-server
 
 
@@ -322,6 +362,39 @@ def test_c_completion_matches_the_python_path(url: str) -> None:
             c = fast._counter_values()
             assert c["redis_hits"] == c["promotions"] == len(keys)
             assert c["hits"] == 2 * len(keys) and c["misses"] == 1
+        finally:
+            for cache in caches:
+                await cache.disconnect()
+
+    run(main())
+
+
+def test_without_l1_the_c_completion_matches_the_python_path(url: str) -> None:
+    async def main() -> None:
+        caches = []
+        for prefix in ("c1:", "py1:"):
+            cache = GenericRedisCache(
+                redis_url=url,
+                key_prefix=prefix,
+                enable_l1_cache=False,
+                security_config=SecurityConfig(connection_timeout=5),
+            )
+            assert await cache.connect()
+            caches.append(cache)
+        fast, slow = caches
+        python_path(slow)
+        try:
+            results = []
+            for cache in caches:
+                for i in range(4):
+                    await cache.set(f"k{i}", {"i": i}, 60)
+                await cache.set("none", None, 60)
+                got = [await cache.get(f"k{i}") for i in range(4)]
+                got += [await cache.get("none"), await cache.get("absent")]
+                results.append(got)
+            assert results[0] == results[1]
+            assert fast._hot is not None and fast._hot.redis_hits == 5
+            assert summary(fast) == summary(slow)
         finally:
             for cache in caches:
                 await cache.disconnect()

@@ -450,6 +450,27 @@ class RedisConnection:
         self._track(proto, fut)
         return await fut
 
+    def send_completed(
+        self,
+        args: tuple[bytes | str | int | float, ...],
+        completer: _core.HitPath,
+        key: str,
+    ) -> asyncio.Future[Any] | None:
+        """One command whose bulk reply ``completer`` completes for ``key``
+        (``RedisProtocol.request``): its future when the link is up in this loop
+        (with the connection's deadline), else None (the caller awaits
+        execute)."""
+        proto = self._proto
+        if (
+            proto is None
+            or self._fork_gen != _fork_generation
+            or _get_running_loop() is not self._loop
+        ):
+            return None
+        fut = proto.request(args, completer, key)
+        self._track(proto, fut)
+        return fut
+
     def send_pair(
         self,
         first: tuple[bytes | str | int | float, ...],

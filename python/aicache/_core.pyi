@@ -226,13 +226,15 @@ class RedisProtocol:
     def send(
         self,
         args: tuple[_Any, ...] | list[_Any],
-        decoder: collections.abc.Callable[[bytes], _Any] | None = None,
+        decoder: collections.abc.Callable[[bytes], _Any] | HitPath | None = None,
+        ctx: _Any = None,
         /,
     ) -> asyncio.Future[_Any]: ...
     def request(
         self,
         args: tuple[_Any, ...] | list[_Any],
-        decoder: collections.abc.Callable[[bytes], _Any] | None = None,
+        decoder: collections.abc.Callable[[bytes], _Any] | HitPath | None = None,
+        ctx: _Any = None,
         /,
     ) -> asyncio.Future[_Any]: ...
     def request_pair(
@@ -362,7 +364,7 @@ class HitPath:
 
     def __new__(
         cls,
-        memtier: MemoryTier,
+        memtier: MemoryTier | None,
         recorder: OpRecorder | None = None,
         ai: tuple[
             dict[str, typing.Any],
@@ -396,7 +398,7 @@ class HitPath:
     @property
     def completes_redis(self) -> bool: ...
     @property
-    def memtier(self) -> MemoryTier: ...
+    def memtier(self) -> MemoryTier | None: ...
     @property
     def recorder(self) -> OpRecorder | None: ...
     def get(self, key: str, /) -> typing.Any: ...

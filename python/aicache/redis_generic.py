@@ -1159,18 +1159,20 @@ class GenericRedisCache(CacheInterface):
         return None
 
     def _rebuild_hit_path(self) -> None:
-        """Serve L1 hits with ``_core.HitPath``: lookup, hit counter and monitor
-        record in one C call. Not used when the memory tier has its own clock or
-        the monitor is not a ``CachePerformanceMonitor`` (those go through
-        Python, as before)."""
+        """Serve L1 hits and complete Redis hits with ``_core.HitPath``: lookup,
+        decode, promotion, counters and monitor record in C. Not used when the
+        memory tier has its own clock or the monitor is not a
+        ``CachePerformanceMonitor`` (those go through Python, as before)."""
         if self.__dict__.get("_hot") is not None:
             self._retire_hit_path()
         self._hot = None
         l1 = self.__dict__.get("_l1_cache")
         monitor = self.__dict__.get("_performance_monitor")
         if (
-            type(l1) is not InMemoryCache
-            or l1._clock is not None
+            (
+                l1 is not None
+                and (type(l1) is not InMemoryCache or l1._clock is not None)
+            )
             or self.__dict__.get("l1_coherence")  # L1 valid only while tracked
             or type(self)._fire_callback is not GenericRedisCache._fire_callback
         ):
@@ -1181,11 +1183,14 @@ class GenericRedisCache(CacheInterface):
             recorder = monitor._op_records
         else:
             return
+        redis = self._hit_path_redis(l1)
+        if l1 is None and redis is None:
+            return  # nothing left for it to do
         self._hot = _core.HitPath(
-            l1._tier, recorder, self._hit_path_ai(), self._hit_path_redis(l1)
+            None if l1 is None else l1._tier, recorder, self._hit_path_ai(), redis
         )
 
-    def _hit_path_redis(self, l1: InMemoryCache) -> Any:
+    def _hit_path_redis(self, l1: InMemoryCache | None) -> Any:
         """The Redis-hit completion of ``_core.HitPath``, unless a subclass
         replaced what it stands for (decoding, promotion, the get callbacks)."""
         cls = type(self)
@@ -1339,16 +1344,26 @@ class GenericRedisCache(CacheInterface):
         start = _perf()
         prefix = self.key_prefix
         rkey = prefix + key if prefix else key
-        cell = self._begin_read(key)
-        try:
+        if self.l1_cache is None:  # nothing to promote into: a lone GET
+            cell = None
+            fut = conn.send_completed(("GET", rkey), hot, key)
+        else:
+            cell = self._begin_read(key)
             fut = conn.send_pair(("GET", rkey), ("PTTL", rkey), hot, cell)
-            value = await (
-                fut
-                if fut is not None
-                else conn.execute_pair(("GET", rkey), ("PTTL", rkey), hot, cell)
-            )
+        try:
+            if fut is None:  # the link is not up yet
+                if cell is None:
+                    value = await conn.execute("GET", rkey)
+                    value = (_DECLINED, value, -1, None)  # finished below
+                else:
+                    value = await conn.execute_pair(
+                        ("GET", rkey), ("PTTL", rkey), hot, cell
+                    )
+            else:
+                value = await fut
         except BaseException as exc:
-            self._end_read(key, cell)
+            if cell is not None:
+                self._end_read(key, cell)
             if not isinstance(exc, Exception):
                 raise
             self._redis_failed("get", exc)
@@ -1360,12 +1375,14 @@ class GenericRedisCache(CacheInterface):
             if raw:
                 value = await self._finish_get(key, start, cell, raw, pttl, error)
             else:  # the common decline, without a coroutine
-                self._end_read(key, cell)
+                if cell is not None:
+                    self._end_read(key, cell)
                 self._miss(key, start, "redis", _MISS_NOT_FOUND)
                 value = None
             self._get_done_in_python(key, start)
             return value
-        self._end_read(key, cell)
+        if cell is not None:
+            self._end_read(key, cell)
         return value
 
     def _get_done_in_python(self, key: str, start: float) -> None:
