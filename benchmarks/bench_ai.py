@@ -364,16 +364,20 @@ async def ai_rows(server: Server, best: Best, quick: bool, rounds: int) -> None:
     n_conc = 1200 if quick else 4000
 
     for l1 in (True, False):
+        # Both key formats are the same (byte-identical keys), so each contender
+        # gets its own database of the one server: otherwise the last writer's
+        # payloads are what the other one reads (and fails to decode).
         caches = {
-            ORIGINAL: await original_ai(server.url, key, l1),
-            AICACHE: await aicache_ai(server.url, key, l1),
+            ORIGINAL: await original_ai(f"{server.url}/1", key, l1),
+            AICACHE: await aicache_ai(f"{server.url}/2", key, l1),
         }
         try:
             for cache in caches.values():  # the same 60 entries in both
                 for (text, op, opts), value in zip(reqs, values, strict=True):
-                    k = cache.build_key(text, op, opts)
-                    await cache.set(k, value)
-                    got = await cache.get(k)
+                    await cache.set(cache.build_key(text, op, opts), value)
+            for cache in caches.values():  # every timed get is a real hit
+                for (text, op, opts), value in zip(reqs, values, strict=True):
+                    got = await cache.get(cache.build_key(text, op, opts))
                     if got != value:
                         raise SystemExit(f"{cache!r}: read back a different value")
             for _ in range(rounds):
@@ -408,8 +412,8 @@ async def ai_rows(server: Server, best: Best, quick: bool, rounds: int) -> None:
 
     # miss + set: fresh documents every round (default configuration, L1 on)
     caches = {
-        ORIGINAL: await original_ai(server.url, key, True),
-        AICACHE: await aicache_ai(server.url, key, True),
+        ORIGINAL: await original_ai(f"{server.url}/1", key, True),
+        AICACHE: await aicache_ai(f"{server.url}/2", key, True),
     }
     try:
         for r in range(rounds):
