@@ -1,4 +1,4 @@
-"""Entry point: ``python -m benchmarks {memory,codecs,redis,ai,stampede,cluster,all}``,
+"""Entry point: ``python -m benchmarks {memory,codecs,redis,ai,json,stampede,cluster,all}``,
 and ``python -m benchmarks soak --minutes N`` (or ``--seconds S``): the
 randomised fault soak (not part of ``all``; exit status 1 if an invariant broke).
 
@@ -22,6 +22,7 @@ SUITES = {
     ],
     "redis": ["benchmarks.bench_redis"],
     "ai": ["benchmarks.bench_ai"],
+    "json": ["benchmarks.bench_json"],
     "stampede": ["benchmarks.bench_stampede"],
     "cluster": ["benchmarks.bench_cluster"],
 }

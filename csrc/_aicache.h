@@ -13,6 +13,7 @@
  *   _aicache_resp.c   RESP reader/packer and the asyncio protocol type (aic_resp)
  *   _aicache_monitor.c OpRecorder: the monitor's operation records (aic_oprec)
  *   _aicache_hitpath.c HitPath: a cache hit served, counted and recorded in one call
+ *   _aicache_json.c   JsonDecoder: JSON bytes to objects (aic_json)
  * Each area exports one aicpy_<area>_exec() called from the module's exec slot. */
 #ifndef AICACHE_BINDING_H
 #define AICACHE_BINDING_H
@@ -58,6 +59,8 @@ typedef struct aicpy_state {
         /* area: monitor (operation records) and hit path */
         PyObject *OpRecorderType;
         PyObject *HitPathType;
+        /* area: json */
+        PyObject *JsonDecoderType;
         PyObject *hit_l1_extra;    /* (("cache_tier", "l1"),) */
         PyObject *keygen_extras;   /* 8 pair tuples, see record_timing_fast */
         PyObject *keygen_monitor;  /* the monitor class whose key records are C */
@@ -92,6 +95,13 @@ int aicpy_resp_exec(PyObject *m, aicpy_state *st);
 int aicpy_slot_exec(PyObject *m, aicpy_state *st);
 int aicpy_monitor_exec(PyObject *m, aicpy_state *st);
 int aicpy_hitpath_exec(PyObject *m, aicpy_state *st);
+int aicpy_json_exec(PyObject *m, aicpy_state *st);
+
+/* area json: the value of the JSON text data[0..len) as decoder (a
+ * _core.JsonDecoder) reads it; data must not change during the call (the tag
+ * hook may run Python code).  New reference, or NULL with PayloadError (.reason
+ * "limit" or "serializer"), TypeError, or what the hook raised. */
+PyObject *aicpy_json_decode(PyObject *decoder, const char *data, Py_ssize_t len);
 
 /* area mem -> area hitpath: looks key up in a _core.MemoryTier as of now; 1 with a
  * new reference in *out, 0 on a miss, -1 with an exception (TypeError when tier is

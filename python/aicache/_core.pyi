@@ -402,3 +402,32 @@ class HitPath:
     @property
     def recorder(self) -> OpRecorder | None: ...
     def get(self, key: str, /) -> typing.Any: ...
+
+# --- area: json ---
+
+JSON_MAX_DEPTH: Final[int]
+JSON_MAX_VALUES: Final[int]
+
+@final
+class JsonDecoder:
+    """JSON bytes to objects, as json.JSONDecoder().decode(data.decode("utf-8",
+    "surrogatepass")) does, in C; objects with the key ``tag`` go through
+    ``tag_hook`` when the text holds ``"<tag>":`` literally.
+
+    decode() raises PayloadError with ``reason`` ("limit" or "serializer") and
+    ``pos`` (byte offset); what tag_hook raises propagates.
+    """
+
+    def __new__(
+        cls,
+        tag: str | None = None,
+        tag_hook: collections.abc.Callable[[dict[str, typing.Any]], typing.Any]
+        | None = None,
+    ) -> JsonDecoder: ...
+    @property
+    def tag(self) -> str | None: ...
+    @property
+    def tag_hook(
+        self,
+    ) -> collections.abc.Callable[[dict[str, typing.Any]], typing.Any] | None: ...
+    def decode(self, data: bytes | bytearray | memoryview, /) -> typing.Any: ...

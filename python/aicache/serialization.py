@@ -31,6 +31,10 @@ Three serializers, chosen by name and recorded in every frame by id:
     Anything else raises :class:`aicache.exceptions.ValidationError` naming the type
     and where it sits in the value.
 
+    Read back by a C decoder of the same grammar (``aicache._core.JsonDecoder``:
+    what the stdlib reader accepted, to the same values, with the decode limits
+    counted exactly; see :func:`_stdlib_loads`).
+
     Tagging: a tagged value is a JSON object with exactly one key ``"$aic"`` whose
     value is ``[<type name>, <argument>]``. A user dict that has a ``"$aic"`` key
     (or a non-``str`` key) is itself written as a tagged ``"map"`` (a list of
@@ -69,6 +73,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Protocol
 
+from aicache import _core
 from aicache.exceptions import ValidationError
 
 __all__ = [
@@ -468,14 +473,23 @@ _PLAIN_DECODER: Final = json.JSONDecoder()
 _TAGGED_DECODER: Final = json.JSONDecoder(object_hook=_hook)
 
 
-#: Most JSON values (containers and scalars) one payload may decode to. A 65 KB
-#: zlib frame can inflate to tens of millions of ``[]``: refused from a count of
-#: the structural bytes, before any object is built (issue 9).
-MAX_DECODED_OBJECTS: Final = 1_000_000
+#: Most JSON values (containers and scalars; object keys are not values) one
+#: payload may decode to. A 65 KB zlib frame can inflate to tens of millions of
+#: ``[]``: the C decoder counts values as it reads and refuses the text before
+#: any object is built (issue 9).
+MAX_DECODED_OBJECTS: Final = _core.JSON_MAX_VALUES
 #: Deepest nesting of arrays/objects a payload may have.
-MAX_DECODE_DEPTH: Final = 256
+MAX_DECODE_DEPTH: Final = _core.JSON_MAX_DEPTH
 _NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
 _BRACKETS_AS_SQUARE: Final = bytes.maketrans(b"{}", b"[]")
+
+# The readers (csrc/_aicache_json.c): validation, limits and UTF-8 in one C pass,
+# then the objects; the tagged one hands objects with the TAG key to _hook, so the
+# tag semantics and their errors have one implementation. They read exactly what
+# _stdlib_loads reads, to the same values (tests/test_json_decoder.py), 1.2x to 9x
+# faster on every payload shape measured (docs/benchmarks-ai.md).
+_C_TAGGED: Final = _core.JsonDecoder(TAG, _hook)
+_C_PLAIN: Final = _core.JsonDecoder()
 
 
 def check_decode_bounds(data: bytes | bytearray | memoryview) -> None:
@@ -484,7 +498,8 @@ def check_decode_bounds(data: bytes | bytearray | memoryview) -> None:
     MAX_DECODE_DEPTH. Conservative: separators and brackets inside strings
     count too, so a text can be refused that would have stayed under the limits
     (it is then a miss: the cache forgets, never lies). Runs in C-speed byte
-    operations; texts too short to reach a limit cost nothing."""
+    operations; texts too short to reach a limit cost nothing. The pre-pass of
+    the stdlib reader (:func:`_stdlib_loads`); the C decoder counts exactly."""
     size = len(data)
     if size <= 2 * MAX_DECODE_DEPTH and size <= MAX_DECODED_OBJECTS:
         return
@@ -624,6 +639,50 @@ def _too_deep(name: str) -> ValidationError:
     )
 
 
+# What decoding a tag's argument may raise besides _BadTag (fromisoformat,
+# base64, UUID, Decimal, timedelta overflow, unhashable set members, ...).
+_TAG_ERRORS: Final = (
+    ValueError,
+    TypeError,
+    OverflowError,
+    InvalidOperation,
+    RecursionError,
+)
+
+
+def _refused(e: _core.PayloadError, name: str) -> CorruptPayloadError:
+    """The CorruptPayloadError for a text the C decoder refused: reason
+    ``"limit"`` (depth or value count) or ``"serializer"`` (not JSON, not UTF-8)."""
+    if getattr(e, "reason", "") == "limit":
+        return CorruptPayloadError(
+            f"payload over a decode limit ({MAX_DECODE_DEPTH} levels, "
+            f"{MAX_DECODED_OBJECTS} values): {e}",
+            "limit",
+        )
+    return CorruptPayloadError(f"payload is not valid {name!r} JSON: {e}", "serializer")
+
+
+def _stdlib_loads(data: bytes | bytearray | memoryview, tagged: bool = True) -> Any:
+    """The reader the serializers used before the C decoder: bounds pre-pass,
+    UTF-8 (surrogatepass), stdlib ``json`` (with ``_hook`` only when the tag mark
+    occurs in the text). Kept as the oracle the C decoder is tested against
+    (tests/test_json_decoder.py) and measured against (benchmarks/bench_json.py)."""
+    check_decode_bounds(data)
+    text = _to_text(data)
+    # Tagged objects always contain the mark; without it the hook-free C
+    # decoder is exact (a user string that merely contains the mark only
+    # costs the slower path, never a different value).
+    decoder = _TAGGED_DECODER if tagged and _TAG_MARK in text else _PLAIN_DECODER
+    try:
+        return decoder.decode(text)
+    except _BadTag as e:
+        raise CorruptPayloadError(f"bad tagged value: {e}", "serializer") from None
+    except _TAG_ERRORS as e:
+        raise CorruptPayloadError(
+            f"payload is not valid JSON: {e}", "serializer"
+        ) from None
+
+
 class SafeSerializer:
     """Tagged JSON: JSON types plus the extra types listed in the module doc."""
 
@@ -654,23 +713,13 @@ class SafeSerializer:
         return _json_bytes(encoder, tree, self.name)
 
     def loads(self, data: bytes) -> Any:
-        check_decode_bounds(data)
-        text = _to_text(data)
-        # Tagged objects always contain the mark; without it the hook-free C
-        # decoder is exact (a user string that merely contains the mark only
-        # costs the slower path, never a different value).
-        decoder = _TAGGED_DECODER if _TAG_MARK in text else _PLAIN_DECODER
         try:
-            return decoder.decode(text)
+            return _C_TAGGED.decode(data)
+        except _core.PayloadError as e:
+            raise _refused(e, self.name) from None
         except _BadTag as e:
             raise CorruptPayloadError(f"bad tagged value: {e}", "serializer") from None
-        except (
-            ValueError,
-            TypeError,
-            OverflowError,
-            InvalidOperation,
-            RecursionError,
-        ) as e:
+        except _TAG_ERRORS as e:  # a tag's argument (or an int over the digit limit)
             raise CorruptPayloadError(
                 f"payload is not valid {self.name!r} JSON: {e}", "serializer"
             ) from None
@@ -727,11 +776,11 @@ class JsonSerializer:
         return _json_bytes(_STRICT_ENCODER, value, self.name)
 
     def loads(self, data: bytes) -> Any:
-        check_decode_bounds(data)
-        text = _to_text(data)
         try:
-            return _PLAIN_DECODER.decode(text)
-        except (ValueError, RecursionError) as e:
+            return _C_PLAIN.decode(data)
+        except _core.PayloadError as e:
+            raise _refused(e, self.name) from None
+        except ValueError as e:  # an int over the interpreter's digit limit
             raise CorruptPayloadError(
                 f"payload is not valid JSON: {e}", "serializer"
             ) from None
