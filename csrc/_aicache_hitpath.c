@@ -41,6 +41,9 @@ enum {
     N_DEFAULT_TTL,
     N_SET,
     N_LOG_EVICTED,
+    N_MISSES_BY_OP,
+    N_MISS_REASONS,
+    N_KEY_NOT_FOUND,
     N_COUNT
 };
 static const char *const names[N_COUNT] = {
@@ -56,6 +59,9 @@ static const char *const names[N_COUNT] = {
     "default_ttl",
     "set",
     "_log_evicted",
+    "cache_misses_by_operation",
+    "cache_miss_reasons",
+    "key_not_found",
 };
 
 typedef struct {
@@ -76,10 +82,12 @@ typedef struct {
     PyObject *owner;       /* the cache: its default_ttl caps a promotion */
     PyObject *l1;          /* the memory tier's cache: its default_ttl */
     PyObject *redis_extra; /* the monitor's additional_data of a Redis hit */
+    PyObject *miss_extra;  /* ... of a Redis miss (key not found) */
     PyObject *declined;    /* marker of a declined completion */
     PyObject *debug;       /* () -> whether evictions are logged (memory tier) */
     Py_ssize_t inline_max; /* bigger (or bigger-inflating) values are declined */
-    unsigned long long hits, redis_hits, promotions, stale_skipped;
+    char complete_misses;  /* no get_miss callback of the user's: misses here too */
+    unsigned long long hits, redis_hits, promotions, stale_skipped, misses;
 } aicpy_hitpath;
 
 #define HITPATH(op) ((aicpy_hitpath *) (op))
@@ -149,9 +157,9 @@ key_meta(aicpy_hitpath *self, PyObject *key)
     return rc < 0 ? NULL : PyDict_GetItemWithError(self->meta, key);
 }
 
-/* The AI cache's callbacks and duration records for one hit of key. */
+/* The AI cache's callbacks and duration records for one hit (or miss) of key. */
 static int
-ai_account(aicpy_hitpath *self, PyObject *key, double duration)
+ai_account(aicpy_hitpath *self, PyObject *key, double duration, int hit)
 {
     PyObject *meta = key_meta(self, key);
     if (meta == NULL) {
@@ -166,7 +174,17 @@ ai_account(aicpy_hitpath *self, PyObject *key, double duration)
         return -1;
     }
     PyObject *m = self->ai_metrics, *d;
-    if (op_key) { /* _ai_get_success_callback -> _record_ai_cache_hit(op, tier) */
+    if (op_key && !hit) { /* _ai_get_miss_callback -> _record_ai_cache_miss(op) */
+        if ((d = PyDict_GetItemWithError(m, NAME(self, N_MISSES_BY_OP))) == NULL ||
+            dict_add(d, operation, self->one) < 0 ||
+            (d = dict_lazy(m, NAME(self, N_MISS_REASONS), self->int_factory)) == NULL ||
+            dict_add(d, NAME(self, N_KEY_NOT_FOUND), self->one) < 0) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_KeyError, "ai_metrics lacks a counter dict");
+            }
+            return -1;
+        }
+    } else if (op_key) { /* _ai_get_success_callback -> _record_ai_cache_hit */
         if ((d = PyDict_GetItemWithError(m, NAME(self, N_HITS_BY_OP))) == NULL ||
             dict_add(d, operation, self->one) < 0 ||
             (d = PyDict_GetItemWithError(m, NAME(self, N_TIER_DIST))) == NULL ||
@@ -246,7 +264,7 @@ hitpath_get(PyObject *op, PyObject *key)
         return value; /* a stored None reads as a miss (spec 6.4) */
     }
     self->hits++;
-    if (self->meta != NULL && ai_account(self, key, aicpy_monotonic() - t0) < 0 &&
+    if (self->meta != NULL && ai_account(self, key, aicpy_monotonic() - t0, 1) < 0 &&
         swallow() < 0) {
         Py_DECREF(value);
         return NULL;
@@ -361,6 +379,42 @@ promote(aicpy_hitpath *self, PyObject *key, PyObject *value, PyObject *pttl, dou
     return 0;
 }
 
+/* The monitor record of a completed get (hit or miss); 0, or -1. */
+static int
+record_get(aicpy_hitpath *self, aicpy_state *st, double now, double sent_at, int hit)
+{
+    if (self->recorder == Py_None) {
+        return 0;
+    }
+    aic_oprec_rec rec = {
+        .timestamp = now,
+        .duration = aicpy_monotonic() - sent_at,
+        .op = AICPY_LABEL_GET,
+        .tier = AICPY_LABEL_REDIS,
+        .flags = (hit ? AIC_OPREC_HIT : 0) | AIC_OPREC_LOOKUP | AIC_OPREC_TIMED,
+        .extra = hit ? self->redis_extra : self->miss_extra,
+    };
+    return aicpy_oprec_push(st, self->recorder, &rec) < 0 ? swallow() : 0;
+}
+
+/* A key Redis does not hold: counted, accounted and recorded as GenericRedisCache
+ * ._miss does (without user callbacks, which decline it).  Returns None. */
+static PyObject *
+complete_miss(aicpy_hitpath *self, aicpy_state *st, PyObject *key, double sent_at)
+{
+    double now;
+    if (aicpy_time_double(st, &now) < 0) {
+        return NULL;
+    }
+    self->misses++;
+    if (record_get(self, st, now, sent_at, 0) < 0 ||
+        (self->meta != NULL &&
+         ai_account(self, key, aicpy_monotonic() - sent_at, 0) < 0 && swallow() < 0)) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 PyObject *
 aicpy_hitpath_complete(aicpy_state *st, PyObject *op, PyObject *cell, PyObject *raw,
                        PyObject *pttl, double sent_at)
@@ -370,6 +424,17 @@ aicpy_hitpath_complete(aicpy_state *st, PyObject *op, PyObject *cell, PyObject *
     if (self->declined == NULL) {
         PyErr_SetString(PyExc_TypeError, "this HitPath completes no Redis reads");
         return NULL;
+    }
+    if (raw == Py_None && self->complete_misses && self->decode != NULL) {
+        /* A pair (GET, PTTL) carries the read's cell; a lone GET just its key. */
+        PyObject *key =
+            pttl == NULL ? Py_NewRef(cell) : PyObject_GetAttr(cell, NAME(self, N_KEY));
+        if (key == NULL) {
+            return NULL;
+        }
+        PyObject *r = complete_miss(self, st, key, sent_at);
+        Py_DECREF(key);
+        return r;
     }
     if (self->decode == NULL || !PyBytes_CheckExact(raw) ||
         PyBytes_GET_SIZE(raw) == 0 || decode_work(raw) >= self->inline_max) {
@@ -398,7 +463,6 @@ aicpy_hitpath_complete(aicpy_state *st, PyObject *op, PyObject *cell, PyObject *
         return NULL;
     }
     self->redis_hits++;
-    /* A pair (GET, PTTL) carries the read's cell; a lone GET just its key. */
     PyObject *key =
         pttl == NULL ? Py_NewRef(cell) : PyObject_GetAttr(cell, NAME(self, N_KEY));
     int rc = key == NULL ? -1 : 0;
@@ -416,23 +480,13 @@ aicpy_hitpath_complete(aicpy_state *st, PyObject *op, PyObject *cell, PyObject *
         goto fail;
     }
     if (key != NULL && self->meta != NULL &&
-        ai_account(self, key, aicpy_monotonic() - sent_at) < 0 && swallow() < 0) {
+        ai_account(self, key, aicpy_monotonic() - sent_at, 1) < 0 && swallow() < 0) {
         goto fail;
     }
     Py_XDECREF(key);
-    if (self->recorder != Py_None) {
-        aic_oprec_rec rec = {
-            .timestamp = now,
-            .duration = aicpy_monotonic() - sent_at,
-            .op = AICPY_LABEL_GET,
-            .tier = AICPY_LABEL_REDIS,
-            .flags = AIC_OPREC_HIT | AIC_OPREC_LOOKUP | AIC_OPREC_TIMED,
-            .extra = self->redis_extra,
-        };
-        if (aicpy_oprec_push(st, self->recorder, &rec) < 0 && swallow() < 0) {
-            Py_DECREF(value);
-            return NULL;
-        }
+    if (record_get(self, st, now, sent_at, 1) < 0) {
+        Py_DECREF(value);
+        return NULL;
     }
     return value;
 fail:
@@ -471,6 +525,32 @@ hitpath_get_stale_skipped(PyObject *op, void *Py_UNUSED(closure))
 }
 
 static PyObject *
+hitpath_get_misses(PyObject *op, void *Py_UNUSED(closure))
+{
+    return PyLong_FromUnsignedLongLong(HITPATH(op)->misses);
+}
+
+static PyObject *
+hitpath_get_complete_misses(PyObject *op, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(HITPATH(op)->complete_misses);
+}
+
+static int
+hitpath_set_complete_misses(PyObject *op, PyObject *value, void *Py_UNUSED(closure))
+{
+    int b = value == NULL ? -1 : PyObject_IsTrue(value);
+    if (b < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "complete_misses cannot be deleted");
+        }
+        return -1;
+    }
+    HITPATH(op)->complete_misses = (char) b;
+    return 0;
+}
+
+static PyObject *
 hitpath_get_completes_redis(PyObject *op, void *Py_UNUSED(closure))
 {
     return PyBool_FromLong(HITPATH(op)->decode != NULL);
@@ -495,6 +575,11 @@ static PyGetSetDef hitpath_getset[] = {
      "Redis hits copied into the memory tier here.", NULL},
     {"stale_promotions_skipped", hitpath_get_stale_skipped, NULL,
      "Redis hits not promoted because a write raced with the read.", NULL},
+    {"misses", hitpath_get_misses, NULL, "Redis misses completed here.", NULL},
+    {"complete_misses", hitpath_get_complete_misses, hitpath_set_complete_misses,
+     "Whether Redis misses are completed here too (False: declined to the caller, "
+     "who has get_miss callbacks to run).",
+     NULL},
     {"completes_redis", hitpath_get_completes_redis, NULL,
      "Whether Redis reads can be completed here (see request_pair).", NULL},
     {"memtier", hitpath_get_memtier, NULL, "The MemoryTier looked up, or None.", NULL},
@@ -536,11 +621,11 @@ hitpath_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         }
     }
     PyObject *decode = NULL, *owner = NULL, *l1 = NULL, *extra = NULL, *declined = NULL;
-    PyObject *debug = NULL;
+    PyObject *debug = NULL, *miss_extra = NULL;
     Py_ssize_t inline_max = 0;
     if (redis != Py_None) {
-        if (!PyArg_ParseTuple(redis, "OOOOOnO:HitPath redis", &decode, &owner, &l1,
-                              &extra, &declined, &inline_max, &debug)) {
+        if (!PyArg_ParseTuple(redis, "OOOOOOnO:HitPath redis", &decode, &owner, &l1,
+                              &extra, &miss_extra, &declined, &inline_max, &debug)) {
             return NULL;
         }
         if (!PyCallable_Check(decode)) {
@@ -556,6 +641,7 @@ hitpath_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->owner = Py_XNewRef(owner);
     self->l1 = Py_XNewRef(l1);
     self->redis_extra = Py_XNewRef(extra);
+    self->miss_extra = Py_XNewRef(miss_extra);
     self->declined = Py_XNewRef(declined);
     self->debug = Py_XNewRef(debug);
     self->inline_max = inline_max;
@@ -603,6 +689,7 @@ hitpath_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->owner);
     Py_VISIT(self->l1);
     Py_VISIT(self->redis_extra);
+    Py_VISIT(self->miss_extra);
     Py_VISIT(self->declined);
     Py_VISIT(self->debug);
     return 0;
@@ -625,6 +712,7 @@ hitpath_clear_refs(PyObject *op)
     Py_CLEAR(self->owner);
     Py_CLEAR(self->l1);
     Py_CLEAR(self->redis_extra);
+    Py_CLEAR(self->miss_extra);
     Py_CLEAR(self->debug);
     Py_SETREF(self->recorder, Py_NewRef(Py_None));
     return 0;
@@ -653,11 +741,13 @@ PyDoc_STRVAR(
     "(meta, resolver, ai_metrics, op_durations, int_factory, float_factory, "
     "deque_factory) for an AI cache: meta maps a key to (operation, tier, "
     "op_key) or None, resolver(key) computes that for keys meta lacks.  "
-    "redis: None, or (decode, owner, l1, extra, declined, inline_max, debug) to "
-    "complete Redis hits given to RedisProtocol.request_pair(GET, PTTL, "
-    "self, cell): decode(raw) -> value, owner.default_ttl and "
-    "l1.default_ttl bound a promotion, extra is the monitor record's "
-    "additional_data, declined marks a reply left to the caller, values "
+    "redis: None, or (decode, owner, l1, extra, miss_extra, declined, inline_max, "
+    "debug) to complete Redis reads given to RedisProtocol.request_pair(GET, PTTL, "
+    "self, cell) or request(GET, self, key): decode(raw) -> value, "
+    "owner.default_ttl and l1.default_ttl bound a promotion, extra / miss_extra "
+    "are the monitor records' additional_data of a hit / miss (misses are "
+    "completed while complete_misses is set), declined marks a reply left to the "
+    "caller, values "
     "decoding to inline_max bytes or more are left to the caller; debug is the "
     "memory tier's eviction-logging test, l1._log_evicted logs them.");
 

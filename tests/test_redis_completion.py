@@ -21,7 +21,13 @@ from aicache.memory import InMemoryCache
 from aicache.memory import _debug_enabled as memory_debug_enabled
 from aicache.monitoring import CachePerformanceMonitor
 from aicache.redis_ai import AIResponseCache
-from aicache.redis_generic import _DECLINED, _REDIS_HIT, GenericRedisCache, _ReadCell
+from aicache.redis_generic import (
+    _DECLINED,
+    _MISS_NOT_FOUND,
+    _REDIS_HIT,
+    GenericRedisCache,
+    _ReadCell,
+)
 from aicache.security import SecurityConfig
 from cache_env import run, testing_env  # noqa: F401  (autouse fixture)
 from redis_servers import RedisServer
@@ -61,6 +67,7 @@ class Rig:
                 self.owner,
                 self.l1,
                 _REDIS_HIT,
+                _MISS_NOT_FOUND,
                 _DECLINED,
                 INLINE_MAX,
                 memory_debug_enabled,
@@ -162,6 +169,26 @@ def test_unusual_replies_are_declined_to_python() -> None:
     run(main())
 
 
+def test_misses_are_completed_while_no_callback_needs_them() -> None:
+    async def main() -> None:
+        recorder = _core.OpRecorder(8)
+        rig = Rig(recorder=recorder)
+        rig.hot.complete_misses = True
+        proto, _, _ = make_protocol()
+        fut = rig.send(proto, "gone")
+        proto.data_received(b"$-1\r\n:-2\r\n")
+        assert fut.result() is None
+        assert (rig.hot.misses, rig.hot.redis_hits) == (1, 0)
+        assert len(recorder.rows(0.0)) == 1
+        rig.hot.complete_misses = False  # a get_miss callback to run: declined
+        fut = rig.send(proto, "gone")
+        proto.data_received(b"$-1\r\n:-2\r\n")
+        assert fut.result() == (_DECLINED, None, -2, None)
+        assert rig.hot.misses == 1
+
+    run(main())
+
+
 def test_error_replies_and_cancelled_futures_skip_the_completion() -> None:
     async def main() -> None:
         rig = Rig()
@@ -204,7 +231,16 @@ def test_base_exceptions_from_decoding_reach_the_awaiter() -> None:
             rig.l1._tier,
             None,
             None,
-            (decode, rig.owner, rig.l1, _REDIS_HIT, _DECLINED, INLINE_MAX, bool),
+            (
+                decode,
+                rig.owner,
+                rig.l1,
+                _REDIS_HIT,
+                _MISS_NOT_FOUND,
+                _DECLINED,
+                INLINE_MAX,
+                bool,
+            ),
         )
         proto, _, _ = make_protocol()
         fut = proto.request_pair(("GET", "k"), ("PTTL", "k"), hot, _ReadCell("k"))
@@ -274,6 +310,7 @@ def test_a_lone_get_is_completed_without_promotion() -> None:
                 rig.owner,
                 None,
                 _REDIS_HIT,
+                _MISS_NOT_FOUND,
                 _DECLINED,
                 INLINE_MAX,
                 memory_debug_enabled,
@@ -402,6 +439,25 @@ def test_without_l1_the_c_completion_matches_the_python_path(url: str) -> None:
     run(main())
 
 
+def test_a_user_miss_callback_sees_every_miss(url: str) -> None:
+    async def main() -> None:
+        cache = GenericRedisCache(redis_url=url, security_config=SecurityConfig())
+        assert await cache.connect()
+        seen: list[str] = []
+        try:
+            assert await cache.get("absent-1") is None
+            assert cache._hot is not None and cache._hot.misses == 1
+            cache.register_callback("get_miss", seen.append)
+            assert not cache._hot.complete_misses
+            assert await cache.get("absent-2") is None
+            assert seen == ["absent-2"] and cache._hot.misses == 1
+            assert cache._counter_values()["misses"] == 2
+        finally:
+            await cache.disconnect()
+
+    run(main())
+
+
 def test_racing_write_is_not_promoted(url: str) -> None:
     async def main() -> None:
         cache = GenericRedisCache(redis_url=url, security_config=SecurityConfig())
@@ -443,8 +499,13 @@ def test_ai_accounting_is_the_same_in_c_and_python(url: str) -> None:
                 for op in ("summarize", "sentiment", "qa"):
                     k = cache.build_key("some document " * 30, op, {"n": 1})
                     assert await cache.get(k) == {"op": op}
+                    gone = cache.build_key("another document", op, {})
+                    assert await cache.get(gone) is None
             assert fast._hot is not None and fast._hot.redis_hits == 3
+            assert fast._hot.misses == 3
             assert slow._hot is not None and slow._hot.redis_hits == 0
+            assert slow._hot.misses == 0
+            assert summary(fast) == summary(slow)
 
             def shape(cache: AIResponseCache) -> dict[str, Any]:
                 m = cache.ai_metrics
@@ -452,6 +513,8 @@ def test_ai_accounting_is_the_same_in_c_and_python(url: str) -> None:
                     name: dict(m[name])
                     for name in (
                         "cache_hits_by_operation",
+                        "cache_misses_by_operation",
+                        "cache_miss_reasons",
                         "text_tier_distribution",
                         "cache_hits_by_type",
                         "operation_count_totals",

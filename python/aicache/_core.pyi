@@ -381,6 +381,7 @@ class HitPath:
             typing.Any,
             typing.Any,
             typing.Any,
+            typing.Any,
             object,
             int,
             collections.abc.Callable[[], bool],
@@ -395,6 +396,9 @@ class HitPath:
     def promotions(self) -> int: ...
     @property
     def stale_promotions_skipped(self) -> int: ...
+    @property
+    def misses(self) -> int: ...
+    complete_misses: bool
     @property
     def completes_redis(self) -> bool: ...
     @property

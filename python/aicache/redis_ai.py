@@ -326,6 +326,7 @@ class AIResponseCache(GenericRedisCache):
     def _register_ai_callbacks(self) -> None:
         # The C hit path does this callback's accounting on L1 hits itself.
         self._hit_accounted = self._ai_get_success_callback
+        self._miss_accounted = self._ai_get_miss_callback
         self.register_callback("get_success", self._ai_get_success_callback)
         self.register_callback("get_miss", self._ai_get_miss_callback)
         self.register_callback("set_success", self._ai_set_success_callback)
@@ -408,6 +409,15 @@ class AIResponseCache(GenericRedisCache):
             and cls._record_ai_cache_hit is AIResponseCache._record_ai_cache_hit
             and cls._record_operation_performance
             is AIResponseCache._record_operation_performance
+        )
+
+    def _miss_accounting_in_c(self) -> bool:
+        cls = type(self)
+        return (
+            cls._miss is GenericRedisCache._miss
+            and cls._get_done_in_python is AIResponseCache._get_done_in_python
+            and cls._ai_get_miss_callback is AIResponseCache._ai_get_miss_callback
+            and cls._record_ai_cache_miss is AIResponseCache._record_ai_cache_miss
         )
 
     def _rebuild_hit_path(self) -> None:

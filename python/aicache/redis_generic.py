@@ -471,9 +471,17 @@ class GenericRedisCache(CacheInterface):
         self._hot: _core.HitPath | None = None
         # Counts of earlier hit paths of this cache (they count in C).
         self._hot_totals: dict[str, int] = dict.fromkeys(
-            ("l1_hits", "redis_hits", "promotions", "stale_promotions_skipped"), 0
+            (
+                "l1_hits",
+                "redis_hits",
+                "promotions",
+                "stale_promotions_skipped",
+                "misses",
+            ),
+            0,
         )
         self._hit_accounted: object = None  # a callback the hit path does itself
+        self._miss_accounted: object = None  # ... and its get_miss counterpart
         self._performance_monitor: CachePerformanceMonitor | None = None
         self.l1_cache = (
             InMemoryCache(
@@ -1120,6 +1128,8 @@ class GenericRedisCache(CacheInterface):
         """Call ``callback`` on ``event`` (get_success(key, value), get_miss(key),
         set_success(key, value), delete_success(key)), in registration order."""
         self._callbacks[event].append(callback)
+        if event == "get_miss":
+            self._sync_miss_completion()
 
     def _fire_callback(self, event: str, *args: Any) -> None:
         callbacks = self._callbacks.get(event)
@@ -1189,6 +1199,29 @@ class GenericRedisCache(CacheInterface):
         self._hot = _core.HitPath(
             None if l1 is None else l1._tier, recorder, self._hit_path_ai(), redis
         )
+        self._sync_miss_completion()
+
+    def _sync_miss_completion(self) -> None:
+        """Redis misses are completed in C while nothing else must see them: no
+        get_miss callback beyond the one the hit path accounts for itself."""
+        d = self.__dict__
+        hot = d.get("_hot")
+        if hot is None:
+            return
+        callbacks = d.get("_callbacks", {}).get("get_miss")  # (absent during init)
+        hot.complete_misses = self._miss_accounting_in_c() and (
+            not callbacks
+            or (len(callbacks) == 1 and callbacks[0] == d.get("_miss_accounted"))
+        )
+
+    def _miss_accounting_in_c(self) -> bool:
+        """Whether the C completion may count and record a miss (what ``_miss``
+        and ``_get_done_in_python`` do), i.e. no subclass replaced them."""
+        cls = type(self)
+        return (
+            cls._miss is GenericRedisCache._miss
+            and cls._get_done_in_python is GenericRedisCache._get_done_in_python
+        )
 
     def _hit_path_redis(self, l1: InMemoryCache | None) -> Any:
         """The Redis-hit completion of ``_core.HitPath``, unless a subclass
@@ -1207,6 +1240,7 @@ class GenericRedisCache(CacheInterface):
             self,
             l1,
             _REDIS_HIT,
+            _MISS_NOT_FOUND,
             _DECLINED,
             _INLINE_DECODE_MAX,
             memory_debug_enabled,
@@ -1250,6 +1284,7 @@ class GenericRedisCache(CacheInterface):
             totals["redis_hits"] += hot.redis_hits
             totals["promotions"] += hot.promotions
             totals["stale_promotions_skipped"] += hot.stale_promotions_skipped
+            totals["misses"] += hot.misses
         return totals
 
     def _retire_hit_path(self) -> None:
