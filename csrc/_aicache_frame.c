@@ -30,14 +30,23 @@ codec_state(PyObject *op)
 static PyObject *
 codec_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {(char *) "fernet", (char *) "compression_threshold",
-                             (char *) "compression_level", (char *) "max_decoded_bytes",
+    static char *kwlist[] = {(char *) "fernet",
+                             (char *) "compression_threshold",
+                             (char *) "compression_level",
+                             (char *) "max_decoded_bytes",
+                             (char *) "compression_max_bytes",
                              NULL};
     PyObject *fernet; /* borrowed */
-    Py_ssize_t threshold, max_decoded;
+    Py_ssize_t threshold, max_decoded, compression_max = 0;
     int level;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Onin:Codec", kwlist, &fernet,
-                                     &threshold, &level, &max_decoded)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Onin|$n:Codec", kwlist, &fernet,
+                                     &threshold, &level, &max_decoded,
+                                     &compression_max)) {
+        return NULL;
+    }
+    if (compression_max < 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "compression_max_bytes must be >= 0 (0: no upper bound)");
         return NULL;
     }
     if (threshold < 0) {
@@ -73,6 +82,7 @@ codec_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->opts.compression_threshold = (size_t) threshold;
     self->opts.compression_level = level;
     self->opts.max_decoded = (size_t) max_decoded;
+    self->opts.compression_max = (size_t) compression_max;
     self->frames_compressed = 0;
     return (PyObject *) self;
 }
@@ -249,6 +259,25 @@ done:
     return out;
 }
 
+PyDoc_STRVAR(codec_compresses_doc,
+             "compresses($self, payload, /)\n--\n\n"
+             "Whether encode() will try to compress payload: its size is within\n"
+             "compression_threshold..compression_max_bytes and a sample of it looks\n"
+             "compressible.  (The stream is still dropped if it is not smaller.)");
+
+static PyObject *
+codec_compresses(PyObject *op, PyObject *payload)
+{
+    aicpy_codec *self = (aicpy_codec *) op;
+    Py_buffer in;
+    if (PyObject_GetBuffer(payload, &in, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    int yes = aic_frame_compresses(&self->opts, in.buf, (size_t) in.len);
+    PyBuffer_Release(&in);
+    return PyBool_FromLong(yes);
+}
+
 PyDoc_STRVAR(
     codec_decode_doc,
     "decode($self, data, /, *, now=None)\n--\n\n"
@@ -338,6 +367,13 @@ codec_get_level(PyObject *op, void *closure)
 }
 
 static PyObject *
+codec_get_compression_max(PyObject *op, void *closure)
+{
+    (void) closure;
+    return PyLong_FromSize_t(((aicpy_codec *) op)->opts.compression_max);
+}
+
+static PyObject *
 codec_get_max_decoded(PyObject *op, void *closure)
 {
     (void) closure;
@@ -349,6 +385,7 @@ static PyMethodDef codec_methods[] = {
      METH_FASTCALL | METH_KEYWORDS, codec_encode_doc},
     {"decode", (PyCFunction) (void (*)(void)) codec_decode,
      METH_FASTCALL | METH_KEYWORDS, codec_decode_doc},
+    {"compresses", codec_compresses, METH_O, codec_compresses_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -360,12 +397,15 @@ static PyGetSetDef codec_getset[] = {
     {"compression_threshold", codec_get_threshold, NULL, NULL, NULL},
     {"compression_level", codec_get_level, NULL, NULL, NULL},
     {"max_decoded_bytes", codec_get_max_decoded, NULL, NULL, NULL},
+    {"compression_max_bytes", codec_get_compression_max, NULL,
+     "Payloads larger than this are stored uncompressed (0: no upper bound).", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 PyDoc_STRVAR(
     codec_doc,
-    "Codec(fernet, compression_threshold, compression_level, max_decoded_bytes)\n--\n\n"
+    "Codec(fernet, compression_threshold, compression_level, max_decoded_bytes, "
+    "*, compression_max_bytes=0)\n--\n\n"
     "Writes and reads value frames (docs/wire-format.md): header + optional zlib\n"
     "+ optional Fernet over the whole frame, one C call each way.");
 

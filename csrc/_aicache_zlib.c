@@ -140,7 +140,8 @@ aicpy_zlib_exec(PyObject *m, aicpy_state *st)
         return -1;
     }
     if (PyModule_AddStringConstant(m, "ZLIB_ENCODER", aic_zlib_fast_encoder()) < 0 ||
-        PyModule_AddStringConstant(m, "ZLIB_DECODER", aic_zlib_fast_decoder()) < 0) {
+        PyModule_AddStringConstant(m, "ZLIB_DECODER", aic_zlib_fast_decoder()) < 0 ||
+        PyModule_AddStringConstant(m, "CRC32_IMPL", aic_zlib_fast_crc_impl()) < 0) {
         return -1;
     }
     return PyModule_AddStringConstant(m, "ZLIB_RUNTIME_VERSION", aic_zlib_version());

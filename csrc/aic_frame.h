@@ -72,25 +72,33 @@ typedef struct aic_frame_opts {
     const aic_fernet *fernet; /* borrowed, outlives every call; NULL = no encryption */
     size_t compression_threshold; /* compress payloads of at least this many bytes */
     int compression_level;        /* 1..9 */
-    size_t max_decoded; /* 1..AIC_FRAME_MAX_PAYLOAD: largest payload accepted */
+    size_t max_decoded;     /* 1..AIC_FRAME_MAX_PAYLOAD: largest payload accepted */
+    size_t compression_max; /* payloads larger than this are stored uncompressed
+                             * (0 = no upper bound); docs/wire-format.md */
 } aic_frame_opts;
 
 /* AIC_OK when o (borrowed) is usable, else AIC_EINVAL. */
 AIC_MUST_USE int aic_frame_opts_check(const aic_frame_opts *o);
+
+/* 1 when aic_frame_encode will try to compress payload[0..len) (borrowed):
+ * compression_threshold <= len <= compression_max (when set) and the bytes look
+ * compressible (aic_entropy: a sample of at most 4 KiB, ~1-5 us).  It may still
+ * be stored as is when the stream would not be smaller.  0 otherwise. */
+int aic_frame_compresses(const aic_frame_opts *o, const unsigned char *payload,
+                         size_t len);
 
 /* Size of the output buffer aic_frame_encode needs for a payload of len bytes
  * (the frame never grows by compressing: compression is kept only when smaller).
  * 0 when len is over AIC_FRAME_MAX_PAYLOAD. */
 size_t aic_frame_encode_bound(const aic_frame_opts *o, size_t len);
 
-/* Frames payload[0..len) (borrowed) as `serializer`: deflates it when len >=
- * compression_threshold, the bytes look compressible (aic_entropy) and the
- * stream is smaller (effort by size: AIC_FRAME_FAST_EFFORT_MIN), then, with a Fernet
- * context, encrypts the whole frame at time `now` with iv (borrowed; required with a
- * context, ignored without).  Writes *outlen bytes to out (caller-owned, outcap >=
- * aic_frame_encode_bound) and the header flags to *flags (may be NULL).
- * AIC_OK, AIC_EINVAL (opts, serializer, outcap, iv), AIC_ETOOBIG (len over
- * max_decoded), AIC_ENOMEM, AIC_EZLIB, AIC_ECRYPTO. */
+/* Frames payload[0..len) (borrowed) as `serializer`: deflates it when
+ * aic_frame_compresses says so and the stream is smaller (effort by size:
+ * AIC_FRAME_FAST_EFFORT_MIN), then, with a Fernet context, encrypts the whole frame at
+ * time `now` with iv (borrowed; required with a context, ignored without).  Writes
+ * *outlen bytes to out (caller-owned, outcap >= aic_frame_encode_bound) and the header
+ * flags to *flags (may be NULL). AIC_OK, AIC_EINVAL (opts, serializer, outcap, iv),
+ * AIC_ETOOBIG (len over max_decoded), AIC_ENOMEM, AIC_EZLIB, AIC_ECRYPTO. */
 AIC_MUST_USE int aic_frame_encode(const aic_frame_opts *o, unsigned serializer,
                                   const unsigned char *payload, size_t len,
                                   uint64_t now, const unsigned char *iv,

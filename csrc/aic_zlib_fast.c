@@ -10,7 +10,10 @@
 
 #include "aic_zlib.h"
 
+#include <zlib.h>
+
 #if defined(AIC_HAVE_ISAL)
+#include <isa-l/crc.h>
 #include <isa-l/igzip_lib.h>
 #include <pthread.h>
 #endif
@@ -36,6 +39,35 @@ aic_zlib_fast_decoder(void)
     return "libdeflate";
 #else
     return "zlib";
+#endif
+}
+
+const char *
+aic_zlib_fast_crc_impl(void)
+{
+#if defined(AIC_HAVE_ISAL)
+    return "isa-l";
+#elif defined(AIC_HAVE_LIBDEFLATE)
+    return "libdeflate";
+#else
+    return "zlib";
+#endif
+}
+
+uint32_t
+aic_zlib_fast_crc32(uint32_t crc, const unsigned char *in, size_t len)
+{
+    if (len == 0) {
+        return crc;
+    }
+#if defined(AIC_HAVE_ISAL)
+    /* crc32_gzip_refl is the gzip/zlib CRC-32 with zlib's pre/post inversion:
+     * crc32_gzip_refl(crc32(0, a), b) == crc32(crc32(0, a), b). */
+    return crc32_gzip_refl(crc, in, (uint64_t) len);
+#elif defined(AIC_HAVE_LIBDEFLATE)
+    return libdeflate_crc32(crc, in, len);
+#else
+    return (uint32_t) crc32_z((uLong) crc, in, (z_size_t) len);
 #endif
 }
 

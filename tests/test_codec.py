@@ -9,6 +9,7 @@ import enum
 import os
 import pickle
 import struct
+import sys
 import uuid
 import zlib
 from decimal import Decimal
@@ -243,7 +244,11 @@ def test_every_bit_flip_is_an_error_or_the_same_value(keyed: bool) -> None:
 
 
 def test_oversized_payloads() -> None:
-    big = ValueCodec(compression_threshold=0, max_decoded_bytes=1 << 22)
+    big = ValueCodec(
+        compression_threshold=0,
+        max_decoded_bytes=1 << 22,
+        compression_max_bytes=None,  # compress every size
+    )
     frame = big.encode("a" * (1 << 21))
     assert len(frame) < 10_000  # compresses well: an inflate bomb for a small cap
     small = ValueCodec(max_decoded_bytes=1 << 16)
@@ -497,8 +502,10 @@ def test_thread_policy(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(codec_module.asyncio, "to_thread", spy)
     plain = ValueCodec(compression_threshold=10**9, max_decoded_bytes=1 << 22)
-    zipped = ValueCodec(compression_threshold=1000)
+    zipped = ValueCodec(compression_threshold=1000, compression_max_bytes=None)
+    default = ValueCodec()  # stores payloads over COMPRESSION_MAX_BYTES raw
     mid = "a" * (THREAD_MIN_BYTES * 2)  # large, but a plain frame is just a copy
+    noise = os.urandom(THREAD_MIN_BYTES * 2)  # large, compression skipped
     huge = os.urandom(codec_module.PLAIN_THREAD_MIN_BYTES)
 
     inflate_min = codec_module.INFLATE_THREAD_MIN_BYTES
@@ -512,6 +519,10 @@ def test_thread_policy(monkeypatch: pytest.MonkeyPatch) -> None:
             (zipped, mid, True, len(mid) >= inflate_min),
             (zipped, big, True, True),
             (zipped, "a" * 2000, False, False),  # small: the hand-off costs more
+            # the probe says incompressible: a copy and a CRC, on the loop
+            (zipped, noise, False, False),
+            # over the default bound: stored raw, so no deflate to hand off
+            (default, mid, False, False),
         ]:
             used.clear()
             data = await c.encode_async(value)
@@ -528,10 +539,102 @@ def test_decode_thread_policy_follows_the_work_not_the_stored_size() -> None:
     a small plain frame stays on the loop."""
     from aicache.codec import THREAD_MIN_BYTES
 
-    codec = ValueCodec(compression_threshold=1000)
+    codec = ValueCodec(compression_threshold=1000, compression_max_bytes=None)
     bomb_like = codec.encode(
         "a" * max(THREAD_MIN_BYTES * 4, codec_module.INFLATE_THREAD_MIN_BYTES)
     )
     assert len(bomb_like) < THREAD_MIN_BYTES
     assert codec.decode_needs_thread(bomb_like)
     assert not codec.decode_needs_thread(codec.encode("small"))
+
+
+# ---------------------------------------------------------------- compression bound
+
+
+def test_compression_upper_bound_policy() -> None:
+    """Payloads over compression_max_bytes (default COMPRESSION_MAX_BYTES) are
+    stored uncompressed; at the bound they are compressed; None lifts it. The
+    frames stay plain version-1 frames that every codec reads."""
+    from aicache.codec import COMPRESSION_MAX_BYTES
+
+    text = ("the cached answer repeats itself, " * 4000).encode()
+    at, over = text[:COMPRESSION_MAX_BYTES], text[: COMPRESSION_MAX_BYTES + 1]
+    default = ValueCodec()
+    assert default.compression_max_bytes == COMPRESSION_MAX_BYTES
+    unbounded = ValueCodec(compression_max_bytes=None)
+    assert unbounded.compression_max_bytes is None
+    small_bound = ValueCodec(compression_max_bytes=2000)
+    assert "compression_max_bytes=2000" in repr(small_bound)
+
+    def compressed(frame: bytes) -> bool:
+        return bool(frame[4] & _core.FRAME_FLAG_COMPRESSED)
+
+    cases = [
+        (default, at, True),
+        (default, over, False),
+        (unbounded, over, True),
+        (small_bound, text[:2000], True),
+        (small_bound, text[:2001], False),
+    ]
+    readers = (default, unbounded, small_bound, ValueCodec(compression_threshold=10**9))
+    for c, payload, want in cases:
+        before = c.stats["compressed"]
+        frame = c.encode(payload)
+        assert compressed(frame) is want, (c, len(payload))
+        assert c.stats["compressed"] == before + want
+        assert c._core.compresses(payload) is want
+        if not want:
+            assert frame[_core.FRAME_HEADER_LEN :] == payload  # stored as is
+        for reader in readers:
+            assert reader.decode(frame) == payload
+
+
+def test_compression_max_bytes_is_validated() -> None:
+    for bad in (0, -1, 1.5, "64k", True):
+        with pytest.raises(ConfigurationError, match="compression_max_bytes"):
+            ValueCodec(compression_max_bytes=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="compression_max_bytes"):
+        _core.Codec(None, 0, 6, 1 << 20, compression_max_bytes=-1)
+
+
+def test_encode_thread_decision_follows_the_c_probe() -> None:
+    """encode_needs_thread hands off only deflate the C encoder will run."""
+    unbounded = ValueCodec(compression_max_bytes=None)
+    text = ("words and more words, " * 10000).encode()[: THREAD_MIN_BYTES * 2]
+    noise = os.urandom(THREAD_MIN_BYTES * 2)
+    assert unbounded.encode_needs_thread(text)
+    assert not unbounded.encode_needs_thread(noise)
+    assert not unbounded.encode_needs_thread(text[: THREAD_MIN_BYTES - 1])
+    assert not ValueCodec().encode_needs_thread(text)  # over the default bound
+    assert ValueCodec(keyring=keyring()).encode_needs_thread(noise)  # Fernet is work
+
+
+def test_compresses_refcounts_are_stable() -> None:
+    c = _core.Codec(None, 10, 6, 1 << 20, compression_max_bytes=1 << 16)
+    payload = b"abc " * 1000
+    view = memoryview(bytearray(payload))
+    before = (sys.getrefcount(payload), sys.getrefcount(c), sys.getrefcount(view))
+    for _ in range(100):
+        assert c.compresses(payload)
+        assert c.compresses(view)
+        with pytest.raises(TypeError):
+            c.compresses("text")  # type: ignore[arg-type]
+    assert (sys.getrefcount(payload), sys.getrefcount(c), sys.getrefcount(view)) == (
+        before
+    )
+
+
+def test_generic_redis_cache_passes_the_compression_bound() -> None:
+    from aicache.codec import COMPRESSION_MAX_BYTES
+    from aicache.redis_generic import GenericRedisCache
+
+    url = "redis://127.0.0.1:1"  # never connected here
+    assert GenericRedisCache(url)._codec.compression_max_bytes == COMPRESSION_MAX_BYTES
+    lifted = GenericRedisCache(url, compression_max_bytes=None)
+    assert lifted._codec.compression_max_bytes is None
+    assert (
+        GenericRedisCache(url, compression_max_bytes=4096)._codec.compression_max_bytes
+        == 4096
+    )
+    with pytest.raises(ConfigurationError, match="compression_max_bytes"):
+        GenericRedisCache(url, compression_max_bytes=0)

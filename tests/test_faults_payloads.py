@@ -52,7 +52,7 @@ def test_object_and_depth_bounds(serializer: Any) -> None:
 
 
 def test_compression_bomb_through_the_codec_is_refused() -> None:
-    codec = ValueCodec()
+    codec = ValueCodec(compression_max_bytes=None)  # compress the 3 MB payload
     value = [[] for _ in range(MAX_DECODED_OBJECTS + 10)]
     frame = codec.encode(value)
     assert len(frame) < 100_000  # a small frame...

@@ -27,6 +27,7 @@ TEXT = json.dumps(
     ]
 ).encode()
 NOISE = os.urandom(5000)
+BIG_NOISE = os.urandom(200_000)  # the SIMD CRC-32 over a long body
 
 pytestmark = pytest.mark.heavy
 
@@ -40,7 +41,8 @@ CHILD = textwrap.dedent(
     fernet = core.Fernet([bytes.fromhex(frames["key"])])
     plain = core.Codec(None, 100, 6, 1 << 20)
     sealed = core.Codec(fernet, 100, 6, 1 << 20)
-    out = {"encoder": core.ZLIB_ENCODER, "decoder": core.ZLIB_DECODER, "read": [], "wrote": []}
+    out = {"encoder": core.ZLIB_ENCODER, "decoder": core.ZLIB_DECODER,
+           "crc": core.CRC32_IMPL, "read": [], "wrote": []}
     for name, codec in (("plain", plain), ("sealed", sealed)):
         for hexframe in frames[name]:
             out["read"].append(codec.decode(bytes.fromhex(hexframe))[1].hex())
@@ -79,7 +81,7 @@ def fallback_core(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_builds_read_each_other(fallback_core: Path) -> None:
     plain = _core.Codec(None, 100, 6, 1 << 20)
     sealed = _core.Codec(_core.Fernet([KEY]), 100, 6, 1 << 20)
-    payloads = [TEXT, NOISE, b"short"]
+    payloads = [TEXT, NOISE, b"short", BIG_NOISE]
     frames = {
         "key": KEY.hex(),
         "payloads": [p.hex() for p in payloads],
@@ -96,7 +98,20 @@ def test_builds_read_each_other(fallback_core: Path) -> None:
     )
     child = json.loads(res.stdout)
     assert child["encoder"] == "zlib" and child["decoder"] == "zlib"
+    assert child["crc"] == "zlib"
     assert [bytes.fromhex(h) for h in child["read"]] == payloads * 2
     codecs = {"plain": plain, "sealed": sealed}
     back = [codecs[name].decode(bytes.fromhex(h))[1] for name, h in child["wrote"]]
     assert back == payloads * 2
+
+
+def test_crc_implementation_follows_the_build() -> None:
+    """ISA-L computes the frame CRC when the build has it, else libdeflate, else zlib."""
+    if _core.ZLIB_ENCODER == "isa-l":
+        expected = "isa-l"
+    elif _core.ZLIB_DECODER == "libdeflate":
+        expected = "libdeflate"
+    else:
+        expected = "zlib"
+    impl = _core.CRC32_IMPL
+    assert impl == expected

@@ -92,6 +92,7 @@ INFLATE_DEFAULT_MAX: Final[int]
 ZLIB_RUNTIME_VERSION: Final[str]
 ZLIB_ENCODER: Final[str]  # "isa-l" or "zlib": what compresses value frames
 ZLIB_DECODER: Final[str]  # "libdeflate" or "zlib": what inflates them
+CRC32_IMPL: Final[str]  # "isa-l", "libdeflate" or "zlib": the frame CRC-32
 
 @final
 class Fernet:
@@ -155,7 +156,10 @@ class Codec:
         compression_threshold: int,
         compression_level: int,
         max_decoded_bytes: int,
+        *,
+        compression_max_bytes: int = 0,
     ) -> Codec: ...
+    def compresses(self, payload: bytes | bytearray | memoryview, /) -> bool: ...
     def encode(
         self,
         serializer_id: int,
@@ -177,6 +181,8 @@ class Codec:
     def compression_level(self) -> int: ...
     @property
     def max_decoded_bytes(self) -> int: ...
+    @property
+    def compression_max_bytes(self) -> int: ...
 
 # --- area: resp ---
 

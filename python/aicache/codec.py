@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from aicache.encryption import FernetKeyring
 
 __all__ = [
+    "COMPRESSION_MAX_BYTES",
     "INFLATE_THREAD_MIN_BYTES",
     "PLAIN_THREAD_MIN_BYTES",
     "THREAD_MIN_BYTES",
@@ -60,13 +61,14 @@ __all__ = [
 # longer, and only for work done with the GIL released (zlib, Fernet, inflate):
 # zlib level 6 runs at ~60 us per 4 KB and Fernet/inflate at a few hundred MB/s,
 # so 64 KiB of such work is >= ~150 us. A plain frame is only a memcpy + CRC-32
-# (~1 GB/s here): it blocks the loop for ~1 ms at 1 MiB, so below that it stays
-# on the loop (a thread would cost more than it saves).
+# (ISA-L's or libdeflate's CRC, ~25 GB/s here: ~40 us per MiB in all, ~160 us at
+# 4 MiB), so below 4 MiB it stays on the loop (a thread would cost more than it
+# saves).
 #: Smallest payload (or stored value) framed / unframed in a thread when it is
 #: compressed, encrypted or inflated.
 THREAD_MIN_BYTES: Final = _core.CODEC_GIL_MINSIZE
 #: Smallest plain frame (no zlib, no Fernet) handled in a thread.
-PLAIN_THREAD_MIN_BYTES: Final = 1024 * 1024
+PLAIN_THREAD_MIN_BYTES: Final = 4 * 1024 * 1024
 #: Smallest inflated size of an unencrypted compressed frame read in a thread.
 #: libdeflate inflates at about 1 GB/s here (64 KiB in ~60 us, no more than the
 #: hand-off), so with it the bar is 256 KiB; zlib's inflate is ~3x slower.
@@ -74,6 +76,13 @@ INFLATE_THREAD_MIN_BYTES: Final = (
     256 * 1024 if _core.ZLIB_DECODER == "libdeflate" else THREAD_MIN_BYTES
 )
 DEFAULT_MAX_DECODED_BYTES: Final = 64 * 1024 * 1024
+#: Default upper bound of compression: larger payloads are stored uncompressed.
+#: Measured (docs/benchmarks-ai.md, "100 KB values"): deflating costs ~1.7 us per
+#: KB and inflating ~0.9 us per KB here with the fastest encoder (ISA-L) and
+#: decoder (libdeflate), while sending a KB over a local link costs ~0.5 us in
+#: all; past this size a compressed write is slower than redis-py writing the
+#: same value raw. ``compression_max_bytes=None`` compresses every size.
+COMPRESSION_MAX_BYTES: Final = 64 * 1024
 # Bytes a stored value may carry beyond its frame (the original format's markers).
 _LEGACY_HEADER_ROOM: Final = 1024
 _PICKLE_ID: Final = SERIALIZER_IDS["pickle"]
@@ -111,6 +120,7 @@ class ValueCodec:
         serializer: str = "safe",
         max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
         accept_legacy: bool = True,
+        compression_max_bytes: int | None = COMPRESSION_MAX_BYTES,
     ) -> None:
         threshold = _int_option(
             "compression_threshold", compression_threshold, 0, 2**63 - 1
@@ -118,6 +128,13 @@ class ValueCodec:
         level = _int_option("compression_level", compression_level, 1, 9)
         max_bytes = _int_option(
             "max_decoded_bytes", max_decoded_bytes, 1, _core.FRAME_MAX_PAYLOAD
+        )
+        compression_max = (
+            0  # the C codec's "no upper bound"
+            if compression_max_bytes is None
+            else _int_option(
+                "compression_max_bytes", compression_max_bytes, 1, 2**63 - 1
+            )
         )
         if serializer not in SERIALIZER_IDS:
             raise ConfigurationError(
@@ -144,7 +161,13 @@ class ValueCodec:
         self._keyring = keyring
         self._accept_legacy = bool(accept_legacy)
         self._max_decoded = max_bytes
-        self._core = _core.Codec(core_fernet, threshold, level, max_bytes)
+        self._core = _core.Codec(
+            core_fernet,
+            threshold,
+            level,
+            max_bytes,
+            compression_max_bytes=compression_max,
+        )
         self._encoded = 0
         self._decoded = 0
         self._corrupt = 0
@@ -167,6 +190,11 @@ class ValueCodec:
     @property
     def compression_level(self) -> int:
         return int(self._core.compression_level)
+
+    @property
+    def compression_max_bytes(self) -> int | None:
+        """Payloads larger than this are stored uncompressed (None: no bound)."""
+        return int(self._core.compression_max_bytes) or None
 
     @property
     def max_decoded_bytes(self) -> int:
@@ -203,6 +231,7 @@ class ValueCodec:
             f"ValueCodec(serializer={self.serializer!r}, encrypted={self.encrypted}, "
             f"compression_threshold={self.compression_threshold}, "
             f"compression_level={self.compression_level}, "
+            f"compression_max_bytes={self.compression_max_bytes}, "
             f"max_decoded_bytes={self._max_decoded})"
         )
 
@@ -237,6 +266,21 @@ class ValueCodec:
             return size >= THREAD_MIN_BYTES
         return size >= PLAIN_THREAD_MIN_BYTES
 
+    def encode_needs_thread(self, payload: bytes) -> bool:
+        """Whether encode_async hands the C part for this serialized payload to a
+        worker thread. Compression counts as work only when the C encoder will
+        actually run it (size within the compression bounds and a sample that
+        looks compressible, ``_core.Codec.compresses``): an incompressible or
+        over-the-cap payload is a copy and a CRC-32, cheaper than the hand-off."""
+        size = len(payload)
+        if size < THREAD_MIN_BYTES:
+            return False
+        if self._keyring is not None:
+            return True
+        if size >= PLAIN_THREAD_MIN_BYTES:
+            return True
+        return bool(self._core.compresses(payload))
+
     def encode(self, value: Any) -> bytes:
         """The bytes to store for value. ValidationError when it cannot be stored."""
         sid, payload = self._serialize(value)
@@ -248,8 +292,7 @@ class ValueCodec:
         """encode(); the C part of large compressed/encrypted payloads (and of very
         large plain ones) runs in a worker thread."""
         sid, payload = self._serialize(value)
-        size = len(payload)
-        if self._threaded(size, size >= self._core.compression_threshold):
+        if self.encode_needs_thread(payload):
             frame = await asyncio.to_thread(self._core.encode, sid, payload)
         else:
             frame = self._core.encode(sid, payload)

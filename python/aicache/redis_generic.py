@@ -48,6 +48,7 @@ from aicache._journal import MAX_DEGRADED_JOURNAL_KEYS, DegradedJournal, journal
 from aicache._registry import Lease, registry, secret_digest
 from aicache.base import CacheInterface
 from aicache.codec import (
+    COMPRESSION_MAX_BYTES,
     INFLATE_THREAD_MIN_BYTES,
     PLAIN_THREAD_MIN_BYTES,
     THREAD_MIN_BYTES,
@@ -359,7 +360,10 @@ class GenericRedisCache(CacheInterface):
     Keyword-only extras (all optional): ``fail_on_connection_error`` (raise
     ``InfrastructureError`` instead of degrading to L1), ``key_prefix`` (namespace
     prepended to every Redis key; scopes ``clear``), ``enable_compression``
-    (default True; False stores values uncompressed whatever their size), ``connect_timeout`` (seconds,
+    (default True; False stores values uncompressed whatever their size),
+    ``compression_max_bytes`` (default ``aicache.codec.COMPRESSION_MAX_BYTES``, 64 KiB:
+    larger values are stored uncompressed, docs/wire-format.md; None compresses
+    every size), ``connect_timeout`` (seconds,
     default ``min(security_config.connection_timeout, 5)``), ``operation_timeout``
     (seconds without a reply before a command fails, default
     ``min(security_config.socket_timeout, 2)``), ``breaker_failure_threshold`` (5),
@@ -425,6 +429,7 @@ class GenericRedisCache(CacheInterface):
             )
         self.key_prefix: str = prefix
         compress = kwargs.pop("enable_compression", True)
+        compression_max = kwargs.pop("compression_max_bytes", COMPRESSION_MAX_BYTES)
         # L1 is bounded in bytes too (sizes as InMemoryCache measures them).
         l1_max_bytes = _int_param(
             "l1_max_bytes",
@@ -463,6 +468,7 @@ class GenericRedisCache(CacheInterface):
             compression_threshold=compression_threshold if compress else _NEVER,
             compression_level=compression_level,
             keyring=self.encryption.keyring,
+            compression_max_bytes=compression_max,
         )
 
         # Same key format and threshold as InMemoryCache.build_key (spec 4.5), so

@@ -211,6 +211,53 @@ test_compression_threshold_boundary(void)
     aic_free(f);
 }
 
+/* compression_max: a payload larger than it is stored as is (and read back by
+ * any reader: a plain frame); at exactly the bound it is still compressed.
+ * aic_frame_compresses says in advance what encode will try. */
+static void
+test_compression_upper_bound(void)
+{
+    enum { M = 3000 };
+    static unsigned char p[M + 1], noise[M];
+    fill_text(p, M + 1);
+    fill_noise(noise, M);
+    aic_frame_opts o = plain_opts(100);
+    o.compression_max = M;
+    size_t len;
+    unsigned flags;
+    int rc;
+
+    CHECK(aic_frame_compresses(&o, p, M) == 1);
+    unsigned char *f = encode(&o, AIC_FRAME_SER_UTF8, p, M, &len, &flags, &rc);
+    CHECK(rc == AIC_OK && flags == AIC_FRAME_F_COMPRESSED && len < H + M);
+    aic_free(f);
+
+    CHECK(aic_frame_compresses(&o, p, M + 1) == 0);
+    f = encode(&o, AIC_FRAME_SER_UTF8, p, M + 1, &len, &flags, &rc);
+    CHECK(rc == AIC_OK && flags == 0 && len == H + M + 1);
+    CHECK(f != NULL && memcmp(f + H, p, M + 1) == 0);
+    aic_frame_opts reader = plain_opts(100); /* no bound: reads it the same */
+    aic_frame_view v;
+    CHECK(aic_frame_decode(&reader, f, len, NOW, &v) == AIC_OK);
+    CHECK(v.payload_len == M + 1 && memcmp(v.payload, p, M + 1) == 0 && v.flags == 0);
+    aic_frame_view_release(&v);
+    aic_free(f);
+
+    o.compression_max = 0; /* no upper bound */
+    CHECK(aic_frame_compresses(&o, p, M + 1) == 1);
+    f = encode(&o, AIC_FRAME_SER_UTF8, p, M + 1, &len, &flags, &rc);
+    CHECK(rc == AIC_OK && flags == AIC_FRAME_F_COMPRESSED);
+    aic_free(f);
+
+    /* below the threshold, incompressible, empty or NULL: no */
+    CHECK(aic_frame_compresses(&o, p, 99) == 0);
+    CHECK(aic_frame_compresses(&o, p, 100) == 1);
+    CHECK(aic_frame_compresses(&o, noise, M) == 0);
+    CHECK(aic_frame_compresses(&o, p, 0) == 0);
+    CHECK(aic_frame_compresses(&o, NULL, 0) == 0);
+    CHECK(aic_frame_compresses(NULL, p, M) == 0);
+}
+
 static void
 test_compression_kept_only_when_smaller(void)
 {
@@ -723,6 +770,7 @@ main(void)
     test_opts_check();
     test_header_fields_and_round_trip();
     test_compression_threshold_boundary();
+    test_compression_upper_bound();
     test_compression_kept_only_when_smaller();
     test_encode_preconditions();
     test_malformed_plain();

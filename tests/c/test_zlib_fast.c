@@ -5,6 +5,7 @@
  * (what older aicache and Python use) inflates it, and the decoder reads what
  * system zlib wrote. */
 #include <string.h>
+#include <zlib.h>
 
 #include "aic_entropy.h"
 #include "aic_test.h"
@@ -59,6 +60,43 @@ test_names(void)
 #else
     CHECK(strcmp(d, "zlib") == 0);
 #endif
+    const char *c = aic_zlib_fast_crc_impl();
+#if defined(AIC_HAVE_ISAL)
+    CHECK(strcmp(c, "isa-l") == 0);
+#elif defined(AIC_HAVE_LIBDEFLATE)
+    CHECK(strcmp(c, "libdeflate") == 0);
+#else
+    CHECK(strcmp(c, "zlib") == 0);
+#endif
+}
+
+/* The build's CRC-32 is zlib's crc32: every length (the SIMD paths have tails of
+ * 1..63 bytes and alignment prologues), every offset, and continued over a split
+ * at every point (the frame CRC runs over the header, then the body). */
+static void
+test_crc32_is_zlibs(void)
+{
+    static unsigned char buf[70000];
+    fill_random(buf, sizeof buf);
+    for (size_t off = 0; off < 16; off++) {
+        for (size_t n = 0; n < 300; n++) {
+            uint32_t want = (uint32_t) crc32(0L, buf + off, (uInt) n);
+            CHECK(aic_zlib_fast_crc32(0, buf + off, n) == want);
+        }
+    }
+    uint32_t whole = (uint32_t) crc32(0L, buf, (uInt) sizeof buf);
+    CHECK(aic_zlib_fast_crc32(0, buf, sizeof buf) == whole);
+    for (size_t cut = 0; cut <= 200; cut++) {
+        uint32_t a = aic_zlib_fast_crc32(0, buf, cut);
+        CHECK(aic_zlib_fast_crc32(a, buf + cut, sizeof buf - cut) == whole);
+    }
+    uint32_t a = aic_zlib_fast_crc32(0, buf, 9); /* a frame header, then a body */
+    CHECK(aic_zlib_fast_crc32(a, buf + 9, 65536) ==
+          (uint32_t) crc32((uLong) a, buf + 9, 65536));
+    CHECK(aic_zlib_fast_crc32(0, NULL, 0) == 0);
+    CHECK(aic_zlib_fast_crc32(0x12345678u, NULL, 0) == 0x12345678u);
+    CHECK(aic_zlib_fast_crc32(0, (const unsigned char *) "123456789", 9) ==
+          0xCBF43926u);
 }
 
 /* Encoder output inflates with system zlib; zlib output inflates with the decoder. */
@@ -189,6 +227,7 @@ int
 main(void)
 {
     test_names();
+    test_crc32_is_zlibs();
     test_cross_reading();
     test_cap();
     test_bad_streams();
