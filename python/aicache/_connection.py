@@ -450,16 +450,16 @@ class RedisConnection:
         self._track(proto, fut)
         return await fut
 
-    def send_completed(
+    def send(
         self,
         args: tuple[bytes | str | int | float, ...],
-        completer: _core.HitPath,
-        key: str,
+        completer: _core.HitPath | None = None,
+        key: str | None = None,
     ) -> asyncio.Future[Any] | None:
-        """One command whose bulk reply ``completer`` completes for ``key``
-        (``RedisProtocol.request``): its future when the link is up in this loop
-        (with the connection's deadline), else None (the caller awaits
-        execute)."""
+        """execute() without a coroutine: the future of one command when the link
+        is up in this loop (with the connection's deadline), else None (the
+        caller awaits execute, which connects). A ``completer`` completes the
+        reply for ``key`` (``RedisProtocol.request``)."""
         proto = self._proto
         if (
             proto is None
@@ -822,9 +822,10 @@ class RedisConnection:
         loop = self._loop
         if loop is None:
             return
-        self._inflight.append(
-            (loop.time() + self._command_timeout, fut, proto, proto.replies)
-        )
+        q = self._inflight
+        while q and q[0][1].done():  # answered: no deadline left to watch
+            q.popleft()
+        q.append((loop.time() + self._command_timeout, fut, proto, proto.replies))
         if self._deadline_timer is None:
             self._arm_deadline()
 

@@ -200,6 +200,10 @@ class InMemoryCache(MemoryServiceMixin, CacheInterface):
 
     async def set(self, key: str, value: Any, ttl: int | None = None) -> None:
         """Store value under key; never raises (errors are logged at WARNING)."""
+        self.store(key, value, ttl)
+
+    def store(self, key: str, value: Any, ttl: int | None = None) -> None:
+        """``set`` without a coroutine (for a caller already in one)."""
         try:
             evicted = self._tier.set(
                 key,

@@ -1387,7 +1387,7 @@ class GenericRedisCache(CacheInterface):
         rkey = prefix + key if prefix else key
         if self.l1_cache is None:  # nothing to promote into: a lone GET
             cell = None
-            fut = conn.send_completed(("GET", rkey), hot, key)
+            fut = conn.send(("GET", rkey), hot, key)
         else:
             cell = self._begin_read(key)
             fut = conn.send_pair(("GET", rkey), ("PTTL", rkey), hot, cell)
@@ -1597,12 +1597,15 @@ class GenericRedisCache(CacheInterface):
         rkey = prefix + key if prefix else key
         try:
             if type(redis) is RedisClient:
-                if effective_ttl:
-                    await redis.connection.execute(
-                        "SET", rkey, data, "EX", effective_ttl
-                    )
-                else:
-                    await redis.connection.execute("SET", rkey, data)
+                conn = redis.connection
+                args = (
+                    ("SET", rkey, data, "EX", effective_ttl)
+                    if effective_ttl
+                    else ("SET", rkey, data)
+                )
+                # One future, no coroutine, when the link is up (the usual case).
+                sent = conn.send(args) if type(conn) is RedisConnection else None
+                await (sent if sent is not None else conn.execute(*args))
             elif effective_ttl:
                 await redis.setex(rkey, effective_ttl, data)
             else:
@@ -1628,6 +1631,8 @@ class GenericRedisCache(CacheInterface):
                 # Our own write comes back as an invalidation anyway; L1 fills
                 # from reads, whose in-flight cells make them race-safe.
                 l1.discard(key)
+            elif type(l1) is InMemoryCache:
+                l1.store(key, value, effective_ttl)  # set() without a coroutine
             else:
                 await l1.set(key, value, ttl=effective_ttl)
         self._counters["sets"] += 1
