@@ -97,6 +97,17 @@ int aicpy_monitor_exec(PyObject *m, aicpy_state *st);
 int aicpy_hitpath_exec(PyObject *m, aicpy_state *st);
 int aicpy_json_exec(PyObject *m, aicpy_state *st);
 
+/* area frame -> area hitpath: decodes the frame raw (exact bytes, borrowed; the
+ * view may point into it) with a _core.Codec's options into *v (release it with
+ * aic_frame_view_release): 1 when decoded, 0 when it is not a readable frame (v
+ * says why; no exception), -1 with TypeError.  Runs with the GIL held: the caller
+ * bounds the size.  aicpy_codec_count_decoded counts a value its caller built
+ * from such a view (Codec.values_decoded). */
+struct aic_frame_view;
+int aicpy_codec_unframe(aicpy_state *st, PyObject *codec, PyObject *raw,
+                        struct aic_frame_view *v);
+void aicpy_codec_count_decoded(PyObject *codec);
+
 /* area json: the value of the JSON text data[0..len) as decoder (a
  * _core.JsonDecoder) reads it; data must not change during the call (the tag
  * hook may run Python code).  New reference, or NULL with PayloadError (.reason

@@ -19,6 +19,7 @@ typedef struct {
                           * opts.fernet stays valid while the GIL is released */
     aic_frame_opts opts; /* opts.fernet borrowed from `fernet` */
     unsigned long long frames_compressed; /* updated with the GIL held */
+    unsigned long long values_decoded;    /* by aicpy_codec_unframe's callers */
 } aicpy_codec;
 
 static aicpy_state *
@@ -346,6 +347,33 @@ codec_get_frames_compressed(PyObject *op, void *closure)
 }
 
 static PyObject *
+codec_get_values_decoded(PyObject *op, void *closure)
+{
+    (void) closure;
+    return PyLong_FromUnsignedLongLong(((aicpy_codec *) op)->values_decoded);
+}
+
+int
+aicpy_codec_unframe(aicpy_state *st, PyObject *codec, PyObject *raw, aic_frame_view *v)
+{
+    if (!PyObject_TypeCheck(codec, (PyTypeObject *) st->o.CodecType) ||
+        !PyBytes_CheckExact(raw)) {
+        PyErr_SetString(PyExc_TypeError, "expected a _core.Codec and bytes");
+        return -1;
+    }
+    int rc = aic_frame_decode(&((aicpy_codec *) codec)->opts,
+                              (const unsigned char *) PyBytes_AS_STRING(raw),
+                              (size_t) PyBytes_GET_SIZE(raw), 0, v);
+    return rc == AIC_OK ? 1 : 0;
+}
+
+void
+aicpy_codec_count_decoded(PyObject *codec)
+{
+    ((aicpy_codec *) codec)->values_decoded++;
+}
+
+static PyObject *
 codec_get_encrypted(PyObject *op, void *closure)
 {
     (void) closure;
@@ -392,6 +420,10 @@ static PyMethodDef codec_methods[] = {
 static PyGetSetDef codec_getset[] = {
     {"frames_compressed", codec_get_frames_compressed, NULL,
      "How many frames encode() stored compressed.", NULL},
+    {"values_decoded", codec_get_values_decoded, NULL,
+     "Values decoded from this codec's frames by C callers (the Redis-hit "
+     "completion), beside those its owner counts.",
+     NULL},
     {"encrypted", codec_get_encrypted, NULL, "Whether frames are Fernet-encrypted.",
      NULL},
     {"compression_threshold", codec_get_threshold, NULL, NULL, NULL},

@@ -79,6 +79,9 @@ typedef struct {
     PyObject *one;           /* int 1 */
     /* Redis-hit completion, all NULL when not configured */
     PyObject *decode;      /* callable(raw) -> value (the cache's codec) */
+    PyObject *codec;       /* its _core.Codec, or NULL: frames decoded here */
+    PyObject *tagged;      /* _core.JsonDecoder of the "safe" serializer */
+    PyObject *plain;       /* ... of the "json" serializer */
     PyObject *owner;       /* the cache: its default_ttl caps a promotion */
     PyObject *l1;          /* the memory tier's cache: its default_ttl */
     PyObject *redis_extra; /* the monitor's additional_data of a Redis hit */
@@ -379,6 +382,48 @@ promote(aicpy_hitpath *self, PyObject *key, PyObject *value, PyObject *pttl, dou
     return 0;
 }
 
+/* The value of the frame raw, decoded without an intermediate Python object:
+ * the frame in C (aic_frame), then the payload by its serializer id straight
+ * from the frame's buffer.  NULL without an exception when the frame or its
+ * payload does not read (the caller's Python path decodes it again, so that
+ * the codec counts and reports it once); NULL with an exception for a
+ * BaseException. */
+static PyObject *
+decode_frame(aicpy_hitpath *self, aicpy_state *st, PyObject *raw)
+{
+    aic_frame_view v;
+    int ok = aicpy_codec_unframe(st, self->codec, raw, &v);
+    if (ok <= 0) {
+        return NULL; /* not a frame: legacy or corrupt (ok < 0: TypeError) */
+    }
+    const char *data = (const char *) v.payload;
+    Py_ssize_t len = (Py_ssize_t) v.payload_len;
+    PyObject *value = NULL;
+    switch (v.serializer) {
+    case AIC_FRAME_SER_SAFE:
+        value = aicpy_json_decode(self->tagged, data, len);
+        break;
+    case AIC_FRAME_SER_JSON:
+        value = aicpy_json_decode(self->plain, data, len);
+        break;
+    case AIC_FRAME_SER_UTF8:
+        value = PyUnicode_DecodeUTF8(data, len, NULL);
+        break;
+    case AIC_FRAME_SER_RAW:
+        value = PyBytes_FromStringAndSize(data, len);
+        break;
+    default: /* pickle: its rules live in the codec */
+        value = PyObject_CallOneArg(self->decode, raw);
+        aic_frame_view_release(&v);
+        return value;
+    }
+    aic_frame_view_release(&v);
+    if (value != NULL) {
+        aicpy_codec_count_decoded(self->codec);
+    }
+    return value;
+}
+
 /* The monitor record of a completed get (hit or miss); 0, or -1. */
 static int
 record_get(aicpy_hitpath *self, aicpy_state *st, double now, double sent_at, int hit)
@@ -440,8 +485,16 @@ aicpy_hitpath_complete(aicpy_state *st, PyObject *op, PyObject *cell, PyObject *
         PyBytes_GET_SIZE(raw) == 0 || decode_work(raw) >= self->inline_max) {
         return decline(self, raw, pttl_or_none, NULL); /* a miss, or big */
     }
-    PyObject *value = PyObject_CallOneArg(self->decode, raw);
+    PyObject *value = self->codec != NULL ? decode_frame(self, st, raw)
+                                          : PyObject_CallOneArg(self->decode, raw);
     if (value == NULL) {
+        if (!PyErr_Occurred() || self->codec != NULL) {
+            /* Unread here: the Python path decodes it again and reports it. */
+            if (PyErr_Occurred() && swallow() < 0) {
+                return NULL;
+            }
+            return decline(self, raw, pttl_or_none, NULL);
+        }
         if (!PyErr_ExceptionMatches(PyExc_Exception)) {
             return NULL;
         }
@@ -621,11 +674,20 @@ hitpath_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         }
     }
     PyObject *decode = NULL, *owner = NULL, *l1 = NULL, *extra = NULL, *declined = NULL;
-    PyObject *debug = NULL, *miss_extra = NULL;
+    PyObject *debug = NULL, *miss_extra = NULL, *fast = Py_None;
+    PyObject *codec = NULL, *tagged = NULL, *plain = NULL;
     Py_ssize_t inline_max = 0;
     if (redis != Py_None) {
-        if (!PyArg_ParseTuple(redis, "OOOOOOnO:HitPath redis", &decode, &owner, &l1,
-                              &extra, &miss_extra, &declined, &inline_max, &debug)) {
+        if (!PyArg_ParseTuple(redis, "OOOOOOnO|O:HitPath redis", &decode, &owner, &l1,
+                              &extra, &miss_extra, &declined, &inline_max, &debug,
+                              &fast)) {
+            return NULL;
+        }
+        if (fast != Py_None &&
+            (!PyArg_ParseTuple(fast, "O!O!O!:HitPath redis fast decoding",
+                               (PyTypeObject *) st->o.CodecType, &codec,
+                               (PyTypeObject *) st->o.JsonDecoderType, &tagged,
+                               (PyTypeObject *) st->o.JsonDecoderType, &plain))) {
             return NULL;
         }
         if (!PyCallable_Check(decode)) {
@@ -638,6 +700,9 @@ hitpath_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     self->decode = Py_XNewRef(decode);
+    self->codec = Py_XNewRef(codec);
+    self->tagged = Py_XNewRef(tagged);
+    self->plain = Py_XNewRef(plain);
     self->owner = Py_XNewRef(owner);
     self->l1 = Py_XNewRef(l1);
     self->redis_extra = Py_XNewRef(extra);
@@ -686,6 +751,9 @@ hitpath_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->float_factory);
     Py_VISIT(self->deque_factory);
     Py_VISIT(self->decode);
+    Py_VISIT(self->codec);
+    Py_VISIT(self->tagged);
+    Py_VISIT(self->plain);
     Py_VISIT(self->owner);
     Py_VISIT(self->l1);
     Py_VISIT(self->redis_extra);
@@ -709,6 +777,9 @@ hitpath_clear_refs(PyObject *op)
     Py_CLEAR(self->float_factory);
     Py_CLEAR(self->deque_factory);
     Py_CLEAR(self->decode);
+    Py_CLEAR(self->codec);
+    Py_CLEAR(self->tagged);
+    Py_CLEAR(self->plain);
     Py_CLEAR(self->owner);
     Py_CLEAR(self->l1);
     Py_CLEAR(self->redis_extra);
@@ -742,14 +813,18 @@ PyDoc_STRVAR(
     "deque_factory) for an AI cache: meta maps a key to (operation, tier, "
     "op_key) or None, resolver(key) computes that for keys meta lacks.  "
     "redis: None, or (decode, owner, l1, extra, miss_extra, declined, inline_max, "
-    "debug) to complete Redis reads given to RedisProtocol.request_pair(GET, PTTL, "
+    "debug[, (codec, tagged, plain)]) to complete Redis reads given to "
+    "RedisProtocol.request_pair(GET, PTTL, "
     "self, cell) or request(GET, self, key): decode(raw) -> value, "
     "owner.default_ttl and l1.default_ttl bound a promotion, extra / miss_extra "
     "are the monitor records' additional_data of a hit / miss (misses are "
     "completed while complete_misses is set), declined marks a reply left to the "
     "caller, values "
     "decoding to inline_max bytes or more are left to the caller; debug is the "
-    "memory tier's eviction-logging test, l1._log_evicted logs them.");
+    "memory tier's eviction-logging test, l1._log_evicted logs them.  With "
+    "(codec, tagged, plain) -- the cache codec's _core.Codec and the JsonDecoders "
+    "of its serializers -- frames are decoded here without calling decode "
+    "(codec.values_decoded counts those values).");
 
 static PyType_Slot hitpath_slots[] = {
     {Py_tp_doc, (void *) hitpath_doc}, {Py_tp_new, hitpath_new},

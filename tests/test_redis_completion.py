@@ -74,6 +74,25 @@ class Rig:
             ),
         )
 
+    def decode_frames_in_c(self) -> None:
+        """The completion as caches build it: frames and payloads decoded in C."""
+        self.hot = _core.HitPath(
+            self.l1._tier,
+            self.recorder,
+            None,
+            (
+                self.codec.decode,
+                self.owner,
+                self.l1,
+                _REDIS_HIT,
+                _MISS_NOT_FOUND,
+                _DECLINED,
+                INLINE_MAX,
+                memory_debug_enabled,
+                self.codec.c_decoding(),
+            ),
+        )
+
     def send(self, proto: Any, key: str, cell: _ReadCell | None = None) -> Any:
         return proto.request_pair(
             ("GET", key), ("PTTL", key), self.hot, cell or _ReadCell(key)
@@ -165,6 +184,65 @@ def test_unusual_replies_are_declined_to_python() -> None:
         assert rig.codec.stats["corrupt"] == 1  # counted once, by the decode
         assert big.result() == (_DECLINED, big_frame, 5000, None)
         assert rig.hot.redis_hits == 0 and len(rig.l1._tier) == 0
+
+    run(main())
+
+
+@pytest.mark.parametrize("serializer", ["safe", "json", "pickle"])
+def test_frames_decoded_in_c_read_as_the_codec_reads_them(serializer: str) -> None:
+    from decimal import Decimal
+
+    from aicache.encryption import FernetKeyring
+
+    keyring = FernetKeyring(FernetKeyring.generate_key().decode())
+    values: list[Any] = [
+        {"a": [1, 2.5, None, True], "s": "t\u00e9\u2014\n"},
+        "plain text \u00e9",
+        [1] * 700,  # compressed
+    ]
+    if serializer != "json":  # the json serializer stores neither
+        values.append(b"\x00raw bytes\xff")
+        values.append({"t": (1, 2), "d": Decimal("1.5"), "k": {3: "x"}})
+
+    async def main() -> None:
+        for key_ring in (None, keyring):
+            if serializer == "pickle" and key_ring is None:
+                continue
+            rig = Rig(ValueCodec(serializer=serializer, keyring=key_ring))
+            rig.decode_frames_in_c()
+            proto, _, _ = make_protocol()
+            futs = [rig.send(proto, f"k{i}") for i in range(len(values))]
+            wire = b"".join(bulk(rig.codec.encode(v)) + b":5000\r\n" for v in values)
+            proto.data_received(wire)
+            got = [f.result() for f in futs]
+            assert got == values
+            assert [type(v) for v in got] == [type(v) for v in values]
+            stats = rig.codec.stats
+            assert stats["decoded"] == len(values) and stats["corrupt"] == 0
+            if serializer != "pickle":  # pickle frames go through decode()
+                assert rig.codec._core.values_decoded == len(values)
+
+    run(main())
+
+
+def test_frames_unread_in_c_are_left_to_the_codec() -> None:
+    async def main() -> None:
+        rig = Rig()
+        rig.decode_frames_in_c()
+        proto, _, _ = make_protocol()
+        frame = bytearray(rig.codec.encode({"x": 1}))
+        frame[-1] ^= 0x01  # CRC mismatch
+        bad_json = rig.codec._core.encode(1, b'{"x": [1,}')  # a frame, bad payload
+        legacy = b'{"legacy": "json"}'
+        futs = [rig.send(proto, k) for k in ("a", "b", "c")]
+        proto.data_received(
+            b"".join(bulk(bytes(r)) + b":5000\r\n" for r in (frame, bad_json, legacy))
+        )
+        for fut, raw in zip(futs, (bytes(frame), bad_json, legacy), strict=True):
+            assert fut.result() == (_DECLINED, raw, 5000, None)
+        # Nothing was counted in C: the Python path decodes and reports them once.
+        assert rig.codec._core.values_decoded == 0 and rig.hot.redis_hits == 0
+        assert rig.codec.stats["corrupt"] == 0
 
     run(main())
 
@@ -264,9 +342,12 @@ def test_only_a_hit_path_with_a_redis_completion_completes() -> None:
     run(main())
 
 
-def test_references_of_the_completion() -> None:
+@pytest.mark.parametrize("frames_in_c", [False, True])
+def test_references_of_the_completion(frames_in_c: bool) -> None:
     async def main() -> None:
         rig = Rig()
+        if frames_in_c:
+            rig.decode_frames_in_c()
         proto, _, _ = make_protocol()
         raw = rig.codec.encode({"a": 1})
         cell = _ReadCell("k")
@@ -396,6 +477,8 @@ def test_c_completion_matches_the_python_path(url: str) -> None:
             assert fast._hot is not None and fast._hot.redis_hits == len(keys)
             assert slow._hot is not None and slow._hot.redis_hits == 0
             assert summary(fast) == summary(slow)
+            assert fast._codec.stats == slow._codec.stats
+            assert fast._codec._core.values_decoded == len(keys)
             c = fast._counter_values()
             assert c["redis_hits"] == c["promotions"] == len(keys)
             assert c["hits"] == 2 * len(keys) and c["misses"] == 1

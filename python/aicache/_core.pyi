@@ -174,6 +174,8 @@ class Codec:
     @property
     def frames_compressed(self) -> int: ...
     @property
+    def values_decoded(self) -> int: ...
+    @property
     def encrypted(self) -> bool: ...
     @property
     def compression_threshold(self) -> int: ...
@@ -391,6 +393,7 @@ class HitPath:
             object,
             int,
             collections.abc.Callable[[], bool],
+            tuple[Codec, JsonDecoder, JsonDecoder] | None,
         ]
         | None = None,
     ) -> HitPath: ...

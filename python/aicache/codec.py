@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any, Final
 from aicache import _core
 from aicache.exceptions import ConfigurationError, ValidationError
 from aicache.legacy import decode_legacy
+from aicache.serialization import _C_PLAIN as C_PLAIN_DECODER
+from aicache.serialization import _C_TAGGED as C_TAGGED_DECODER
 from aicache.serialization import (
     FAST_PATH_IDS,
     SERIALIZER_IDS,
@@ -220,7 +222,7 @@ class ValueCodec:
         """Counters: encoded, decoded, corrupt, legacy_decoded, compressed."""
         return {
             "encoded": self._encoded,
-            "decoded": self._decoded,
+            "decoded": self._decoded + self._core.values_decoded,
             "corrupt": self._corrupt,
             "legacy_decoded": self._legacy,
             "compressed": int(self._core.frames_compressed),
@@ -361,6 +363,13 @@ class ValueCodec:
         except (_core.PayloadError, _core.InvalidToken) as e:
             return self._unframe_failed(data, e)
         return self._load(sid, payload)
+
+    def c_decoding(self) -> tuple[_core.Codec, _core.JsonDecoder, _core.JsonDecoder]:
+        """What a C caller needs to decode this codec's frames itself (the
+        Redis-hit completion, ``_core.HitPath``): the frame options and the JSON
+        decoders of the "safe" and "json" serializers; it counts what it decodes
+        in ``values_decoded`` and leaves anything unreadable to :meth:`decode`."""
+        return self._core, C_TAGGED_DECODER, C_PLAIN_DECODER
 
     def decode_needs_thread(self, data: bytes) -> bool:
         """Whether decode_async(data) hands the C part to a worker thread. A plain

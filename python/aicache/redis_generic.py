@@ -1250,6 +1250,9 @@ class GenericRedisCache(CacheInterface):
             _DECLINED,
             _INLINE_DECODE_MAX,
             memory_debug_enabled,
+            # Frames decoded in C, payloads straight into objects (no (sid,
+            # payload) tuple, no payload bytes) unless the codec is a subclass.
+            self._codec.c_decoding() if type(self._codec) is ValueCodec else None,
         )
 
     def _fire_hit_callbacks(self, key: str, value: Any) -> None:
