@@ -384,6 +384,13 @@ jsondec_decode(PyObject *op, PyObject *data)
 }
 
 static PyObject *
+float_from_text(const char *text)
+{
+    double d = PyOS_string_to_double(text, NULL, NULL);
+    return d == -1.0 && PyErr_Occurred() ? NULL : PyFloat_FromDouble(d);
+}
+
+static PyObject *
 jsondec_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {(char *) "tag", (char *) "tag_hook", NULL};
@@ -427,9 +434,10 @@ jsondec_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         self->tag[tlen + 1] = '"';
         self->tag[tlen + 2] = ':';
     }
-    self->nan = PyFloat_FromDouble(Py_NAN);
-    self->inf = PyFloat_FromDouble(Py_HUGE_VAL);
-    self->ninf = PyFloat_FromDouble(-Py_HUGE_VAL);
+    /* float("nan") etc.: the same values (and NaN bits) as json's constants */
+    self->nan = float_from_text("nan");
+    self->inf = float_from_text("inf");
+    self->ninf = float_from_text("-inf");
     if (self->nan == NULL || self->inf == NULL || self->ninf == NULL) {
         Py_DECREF(self);
         return NULL;

@@ -13,6 +13,7 @@ import math
 import random
 import struct
 import sys
+import threading
 import uuid
 import weakref
 from collections.abc import Callable
@@ -316,6 +317,14 @@ def test_huge_ints_follow_the_interpreter_digit_limit() -> None:
         sys.set_int_max_str_digits(limit)
 
 
+def test_non_finite_literals_are_one_object_per_decoder() -> None:
+    nan, inf, ninf = PLAIN.decode(b"[NaN,Infinity,-Infinity]")
+    assert struct.pack("<d", nan) == struct.pack("<d", float("nan"))
+    assert (inf, ninf) == (math.inf, -math.inf)
+    again = PLAIN.decode(b"[NaN]")
+    assert again[0] is nan and again == [nan]  # as json's shared constants
+
+
 def test_floats_parse_as_float_str() -> None:
     rng = random.Random(5)
     texts = [repr(rng.uniform(-1e6, 1e6)) for _ in range(200)]
@@ -512,3 +521,32 @@ def test_tagged_values_round_trip_through_the_c_reader() -> None:
     data = SAFE.dumps(value)
     assert SAFE.loads(data) == value
     assert identical(SAFE.loads(data), _stdlib_loads(data))
+
+
+def test_big_texts_decode_alike_in_threads() -> None:
+    """Texts of 64 KiB or more are validated with the GIL released."""
+    data = SAFE.dumps({"text": "word " * 40_000, "n": list(range(2000))})
+    want = SAFE.loads(data)
+    results: list[Any] = []
+
+    def work() -> None:
+        results.extend(SAFE.loads(data) for _ in range(5))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 20 and all(r == want for r in results)
+
+
+def test_a_hook_that_mutates_the_input_changes_nothing() -> None:
+    """A mutable buffer is decoded from a private copy: the tape's offsets stay
+    true whatever the hook does to the caller's bytes."""
+    source = bytearray(b'[{"t":1},"' + b"x" * 100 + b'",{"t":2}]')
+
+    def hook(d: dict[str, Any]) -> Any:
+        source[:] = b"[" * len(source)
+        return d["t"]
+
+    assert _core.JsonDecoder("t", hook).decode(source) == [1, "x" * 100, 2]
