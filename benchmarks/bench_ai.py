@@ -44,6 +44,14 @@ DOCS_PER_SIZE = 4  # 3 sizes x 4 documents x 5 operations = 60 keys: fits L1 (10
 TASKS = 64
 ORIGINAL = "original (model)"
 AICACHE = "aicache"
+# What no client can beat, measured in the same run: the key format's SHA-256 of
+# the longer texts (an L1 hit), one GET round trip without decoding (a Redis hit).
+FLOOR_HASH = "floor: SHA-256 of the text"
+FLOOR_RTT = "floor: one GET round trip"
+FLOORS = {
+    "build_key+get, L1 hit, sequential": FLOOR_HASH,
+    "build_key+get, Redis hit (L1 off), sequential": FLOOR_RTT,
+}
 
 # Targets of issue 8: (case, minimum ratio aicache / peer).
 TARGETS = {
@@ -353,6 +361,38 @@ class Best:
 # ---------------------------------------------------------------------------------
 
 
+def _db_url(server: Server, db: int) -> str:
+    """The benchmark server's URL with database db."""
+    return f"redis://127.0.0.1:{server.port}/{db}"
+
+
+def _hash_floor(reqs: list[tuple[str, str, dict[str, Any]]]) -> Op:
+    """The SHA-256 an AI key needs for each request (texts over the original's
+    text_hash_threshold of 1000 characters are hashed), and nothing else."""
+    digests = [
+        (lambda t=t: hashlib.sha256(t.encode()).hexdigest()) if len(t) > 1000 else None
+        for t, _, _ in reqs
+    ]
+
+    async def op(i: int) -> Any:
+        digest = digests[i % len(digests)]
+        return digest() if digest is not None else None
+
+    return op
+
+
+def _rtt_floor(cache: Any, reqs: list[tuple[str, str, dict[str, Any]]]) -> Op:
+    """One GET of each request's key on the cache's own connection, the reply
+    left undecoded (keys built beforehand)."""
+    keys = [cache.build_key(t, op, o) for t, op, o in reqs]
+    conn = cache.redis.connection
+
+    async def op(i: int) -> Any:
+        return await conn.execute("GET", keys[i % len(keys)])
+
+    return op
+
+
 async def ai_rows(server: Server, best: Best, quick: bool, rounds: int) -> None:
     from cryptography.fernet import Fernet
 
@@ -368,8 +408,8 @@ async def ai_rows(server: Server, best: Best, quick: bool, rounds: int) -> None:
         # gets its own database of the one server: otherwise the last writer's
         # payloads are what the other one reads (and fails to decode).
         caches = {
-            ORIGINAL: await original_ai(f"{server.url}/1", key, l1),
-            AICACHE: await aicache_ai(f"{server.url}/2", key, l1),
+            ORIGINAL: await original_ai(_db_url(server, 1), key, l1),
+            AICACHE: await aicache_ai(_db_url(server, 2), key, l1),
         }
         try:
             for cache in caches.values():  # the same 60 entries in both
@@ -394,6 +434,12 @@ async def ai_rows(server: Server, best: Best, quick: bool, rounds: int) -> None:
                             impl,
                             await sequential(hit, n_l1),
                         )
+                        if impl == AICACHE:
+                            best.keep(
+                                "build_key+get, L1 hit, sequential",
+                                FLOOR_HASH,
+                                await sequential(_hash_floor(reqs), n_l1),
+                            )
                     else:
                         await sequential(hit, n_redis // 10)
                         best.keep(
@@ -401,6 +447,12 @@ async def ai_rows(server: Server, best: Best, quick: bool, rounds: int) -> None:
                             impl,
                             await sequential(hit, n_redis),
                         )
+                        if impl == AICACHE:
+                            best.keep(
+                                "build_key+get, Redis hit (L1 off), sequential",
+                                FLOOR_RTT,
+                                await sequential(_rtt_floor(cache, reqs), n_redis),
+                            )
                         best.keep(
                             "build_key+get, Redis hit (L1 off), 64 tasks",
                             impl,
@@ -412,8 +464,8 @@ async def ai_rows(server: Server, best: Best, quick: bool, rounds: int) -> None:
 
     # miss + set: fresh documents every round (default configuration, L1 on)
     caches = {
-        ORIGINAL: await original_ai(f"{server.url}/1", key, True),
-        AICACHE: await aicache_ai(f"{server.url}/2", key, True),
+        ORIGINAL: await original_ai(_db_url(server, 1), key, True),
+        AICACHE: await aicache_ai(_db_url(server, 2), key, True),
     }
     try:
         for r in range(rounds):
@@ -664,11 +716,28 @@ def ratio_lines(rows: list[Row]) -> list[str]:
     return lines
 
 
+def ceiling_lines(rows: list[Row]) -> list[str]:
+    """| case | floor | floor ops/s | original ops/s | best possible ratio |"""
+    lines = []
+    for case, floor in FLOORS.items():
+        a, b = _ops(rows, case, floor), _ops(rows, case, ORIGINAL)
+        if a is not None and b is not None:
+            lines.append(f"| {case} | {floor} | {a:,.0f} | {b:,.0f} | {a / b:.1f}x |")
+    return lines
+
+
 def write_doc(rows: list[Row], notes: dict[str, Any]) -> None:
     table = [
         "| case | peer | aicache ops/s | peer ops/s | aicache / peer | target | |",
         "|---|---|---|---|---|---|---|",
         *ratio_lines(rows),
+        "",
+        "Ceilings in the same run: a client that did nothing but the floor would "
+        "reach this ratio to the original.",
+        "",
+        "| case | floor | floor ops/s | original ops/s | ceiling |",
+        "|---|---|---|---|---|",
+        *ceiling_lines(rows),
     ]
     body = [
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on "
@@ -721,7 +790,7 @@ def main(quick: bool = False) -> None:
         },
     }
     path = save("ai", rows, notes)
-    for line in ratio_lines(rows):
+    for line in ratio_lines(rows) + ceiling_lines(rows):
         print(line)
     bar_plot("ai", rows, "AI and web paths (ops/s, higher is better)")
     if not quick:
