@@ -650,16 +650,17 @@ _TAG_ERRORS: Final = (
 )
 
 
-def _refused(e: _core.PayloadError, name: str) -> CorruptPayloadError:
+def _refused(e: _core.PayloadError, what: str) -> CorruptPayloadError:
     """The CorruptPayloadError for a text the C decoder refused: reason
-    ``"limit"`` (depth or value count) or ``"serializer"`` (not JSON, not UTF-8)."""
+    ``"limit"`` (depth or value count) or ``"serializer"`` (not `what`, or not
+    UTF-8)."""
     if getattr(e, "reason", "") == "limit":
         return CorruptPayloadError(
             f"payload over a decode limit ({MAX_DECODE_DEPTH} levels, "
             f"{MAX_DECODED_OBJECTS} values): {e}",
             "limit",
         )
-    return CorruptPayloadError(f"payload is not valid {name!r} JSON: {e}", "serializer")
+    return CorruptPayloadError(f"payload is not valid {what}: {e}", "serializer")
 
 
 def _stdlib_loads(data: bytes | bytearray | memoryview, tagged: bool = True) -> Any:
@@ -716,7 +717,7 @@ class SafeSerializer:
         try:
             return _C_TAGGED.decode(data)
         except _core.PayloadError as e:
-            raise _refused(e, self.name) from None
+            raise _refused(e, f"{self.name!r} JSON") from None
         except _BadTag as e:
             raise CorruptPayloadError(f"bad tagged value: {e}", "serializer") from None
         except _TAG_ERRORS as e:  # a tag's argument (or an int over the digit limit)
@@ -779,7 +780,7 @@ class JsonSerializer:
         try:
             return _C_PLAIN.decode(data)
         except _core.PayloadError as e:
-            raise _refused(e, self.name) from None
+            raise _refused(e, "JSON") from None
         except ValueError as e:  # an int over the interpreter's digit limit
             raise CorruptPayloadError(
                 f"payload is not valid JSON: {e}", "serializer"
