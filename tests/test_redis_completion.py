@@ -50,6 +50,26 @@ def bulk(raw: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(raw), raw)
 
 
+def redis_config(
+    decode: Any,
+    owner: Any,
+    l1: InMemoryCache | None,
+    fast: Any = None,
+) -> tuple[Any, ...]:
+    """HitPath's ``redis`` argument, as GenericRedisCache._hit_path_redis builds it."""
+    return (
+        decode,
+        owner,
+        l1,
+        _REDIS_HIT,
+        _MISS_NOT_FOUND,
+        _DECLINED,
+        INLINE_MAX,
+        memory_debug_enabled,
+        fast,
+    )
+
+
 class Rig:
     """A HitPath with a Redis completion over a fresh memory tier."""
 
@@ -62,16 +82,7 @@ class Rig:
             self.l1._tier,
             recorder,
             None,
-            (
-                self.codec.decode,
-                self.owner,
-                self.l1,
-                _REDIS_HIT,
-                _MISS_NOT_FOUND,
-                _DECLINED,
-                INLINE_MAX,
-                memory_debug_enabled,
-            ),
+            redis_config(self.codec.decode, self.owner, self.l1),
         )
 
     def decode_frames_in_c(self) -> None:
@@ -80,16 +91,8 @@ class Rig:
             self.l1._tier,
             self.recorder,
             None,
-            (
-                self.codec.decode,
-                self.owner,
-                self.l1,
-                _REDIS_HIT,
-                _MISS_NOT_FOUND,
-                _DECLINED,
-                INLINE_MAX,
-                memory_debug_enabled,
-                self.codec.c_decoding(),
+            redis_config(
+                self.codec.decode, self.owner, self.l1, self.codec.c_decoding()
             ),
         )
 
@@ -306,19 +309,7 @@ def test_base_exceptions_from_decoding_reach_the_awaiter() -> None:
     async def main() -> None:
         rig = Rig()
         hot = _core.HitPath(
-            rig.l1._tier,
-            None,
-            None,
-            (
-                decode,
-                rig.owner,
-                rig.l1,
-                _REDIS_HIT,
-                _MISS_NOT_FOUND,
-                _DECLINED,
-                INLINE_MAX,
-                bool,
-            ),
+            rig.l1._tier, None, None, redis_config(decode, rig.owner, rig.l1)
         )
         proto, _, _ = make_protocol()
         fut = proto.request_pair(("GET", "k"), ("PTTL", "k"), hot, _ReadCell("k"))
@@ -383,19 +374,7 @@ def test_a_lone_get_is_completed_without_promotion() -> None:
     async def main() -> None:
         rig = Rig()
         hot = _core.HitPath(
-            None,
-            None,
-            None,
-            (
-                rig.codec.decode,
-                rig.owner,
-                None,
-                _REDIS_HIT,
-                _MISS_NOT_FOUND,
-                _DECLINED,
-                INLINE_MAX,
-                memory_debug_enabled,
-            ),
+            None, None, None, redis_config(rig.codec.decode, rig.owner, None)
         )
         assert hot.get("k") is None and hot.memtier is None
         proto, _, _ = make_protocol()

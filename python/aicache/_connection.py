@@ -460,12 +460,8 @@ class RedisConnection:
         is up in this loop (with the connection's deadline), else None (the
         caller awaits execute, which connects). A ``completer`` completes the
         reply for ``key`` (``RedisProtocol.request``)."""
-        proto = self._proto
-        if (
-            proto is None
-            or self._fork_gen != _fork_generation
-            or _get_running_loop() is not self._loop
-        ):
+        proto = self._ready_link()
+        if proto is None:
             return None
         fut = proto.request(args, completer, key)
         self._track(proto, fut)
@@ -481,6 +477,15 @@ class RedisConnection:
         """execute_pair() without a coroutine: the future of the pair when the
         link is up in this loop (with the connection's deadline), else None
         (the caller awaits execute_pair, which connects)."""
+        proto = self._ready_link()
+        if proto is None:
+            return None
+        fut = proto.request_pair(first, second, completer, ctx)
+        self._track(proto, fut)
+        return fut
+
+    def _ready_link(self) -> _core.RedisProtocol | None:
+        """The link when it is up for this process and the running loop."""
         proto = self._proto
         if (
             proto is None
@@ -488,9 +493,7 @@ class RedisConnection:
             or _get_running_loop() is not self._loop
         ):
             return None
-        fut = proto.request_pair(first, second, completer, ctx)
-        self._track(proto, fut)
-        return fut
+        return proto
 
     async def close(self) -> None:
         """Closes the link; pending commands fail with RedisConnectionError.

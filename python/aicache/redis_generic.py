@@ -315,6 +315,14 @@ class _ReadCell:
         self.readers = 1
 
 
+#: The cache counters a ``_core.HitPath`` counts in C: counter -> its attribute.
+_HOT_COUNTERS: Final = {
+    "l1_hits": "hits",
+    "redis_hits": "redis_hits",
+    "promotions": "promotions",
+    "stale_promotions_skipped": "stale_promotions_skipped",
+    "misses": "misses",
+}
 #: Marks a Redis read the hit path's C completion left to Python (a miss, a
 #: value to decode on a worker thread, a payload that failed to decode).
 _DECLINED: Final = object()
@@ -476,16 +484,7 @@ class GenericRedisCache(CacheInterface):
         self.key_generator = CacheKeyGenerator()
         self._hot: _core.HitPath | None = None
         # Counts of earlier hit paths of this cache (they count in C).
-        self._hot_totals: dict[str, int] = dict.fromkeys(
-            (
-                "l1_hits",
-                "redis_hits",
-                "promotions",
-                "stale_promotions_skipped",
-                "misses",
-            ),
-            0,
-        )
+        self._hot_totals: dict[str, int] = dict.fromkeys(_HOT_COUNTERS, 0)
         self._hit_accounted: object = None  # a callback the hit path does itself
         self._miss_accounted: object = None  # ... and its get_miss counterpart
         self._performance_monitor: CachePerformanceMonitor | None = None
@@ -1289,11 +1288,8 @@ class GenericRedisCache(CacheInterface):
         totals = dict(self._hot_totals)
         hot = self._hot
         if hot is not None:
-            totals["l1_hits"] += hot.hits
-            totals["redis_hits"] += hot.redis_hits
-            totals["promotions"] += hot.promotions
-            totals["stale_promotions_skipped"] += hot.stale_promotions_skipped
-            totals["misses"] += hot.misses
+            for counter, attribute in _HOT_COUNTERS.items():
+                totals[counter] += getattr(hot, attribute)
         return totals
 
     def _retire_hit_path(self) -> None:
