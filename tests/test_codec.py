@@ -638,3 +638,27 @@ def test_generic_redis_cache_passes_the_compression_bound() -> None:
     )
     with pytest.raises(ConfigurationError, match="compression_max_bytes"):
         GenericRedisCache(url, compression_max_bytes=0)
+
+
+def test_inline_decode_max_is_below_every_thread_bar() -> None:
+    """The Redis hit path decodes in C (on the loop) whatever is under
+    inline_decode_max; decode_needs_thread must then say no for all of it, and
+    the bar must not be lower than needed (a 100 KB plain frame stays inline)."""
+    plain = ValueCodec(compression_max_bytes=None)
+    sealed = ValueCodec(keyring=keyring())
+    assert sealed.inline_decode_max == THREAD_MIN_BYTES
+    assert plain.inline_decode_max == min(
+        codec_module.INFLATE_THREAD_MIN_BYTES, codec_module.PLAIN_THREAD_MIN_BYTES
+    )
+    assert plain.inline_decode_max > 100 * 1024 or _core.ZLIB_DECODER == "zlib"
+    for c in (plain, sealed):
+        bar = c.inline_decode_max
+        for size in (bar // 2, bar - 1, bar, bar + 1):
+            for payload in (b"x" * size, os.urandom(size)):
+                frame = c.encode(payload)
+                # the hit path's measure: a plain compressed frame's inflated
+                # size, else the stored size (a token's whole length)
+                zipped = frame[:2] == _core.FRAME_MAGIC and frame[4] & 1
+                work = int.from_bytes(frame[5:9], "big") if zipped else len(frame)
+                if work < bar:
+                    assert not c.decode_needs_thread(frame), (c, size)

@@ -82,9 +82,10 @@ DEFAULT_MAX_DECODED_BYTES: Final = 64 * 1024 * 1024
 #: Measured (docs/benchmarks-ai.md, "100 KB values"): deflating costs ~1.7 us per
 #: KB and inflating ~0.9 us per KB here with the fastest encoder (ISA-L) and
 #: decoder (libdeflate), while sending a KB over a local link costs ~0.5 us in
-#: all; past this size a compressed write is slower than redis-py writing the
-#: same value raw. ``compression_max_bytes=None`` compresses every size.
-COMPRESSION_MAX_BYTES: Final = 64 * 1024
+#: all; compressed writes of text kept up with redis-py writing the same bytes
+#: raw up to 32 KB (1.1x at 64 tasks) and fell behind from 48 KB (0.84x).
+#: ``compression_max_bytes=None`` compresses every size.
+COMPRESSION_MAX_BYTES: Final = 32 * 1024
 # Bytes a stored value may carry beyond its frame (the original format's markers).
 _LEGACY_HEADER_ROOM: Final = 1024
 _PICKLE_ID: Final = SERIALIZER_IDS["pickle"]
@@ -370,6 +371,18 @@ class ValueCodec:
         decoders of the "safe" and "json" serializers; it counts what it decodes
         in ``values_decoded`` and leaves anything unreadable to :meth:`decode`."""
         return self._core, C_TAGGED_DECODER, C_PLAIN_DECODER
+
+    @property
+    def inline_decode_max(self) -> int:
+        """Below this much decode work (a plain compressed frame's inflated
+        size, else the stored size) ``decode_needs_thread`` is always false, so a
+        caller may decode on its own thread without asking (the Redis hit path's
+        C completion does). With a key that is THREAD_MIN_BYTES; without one the
+        smaller of the inflate and plain-frame bars (a 100 KB plain frame is a
+        copy and a CRC-32: it stays inline)."""
+        if self._keyring is not None:
+            return THREAD_MIN_BYTES
+        return min(INFLATE_THREAD_MIN_BYTES, PLAIN_THREAD_MIN_BYTES)
 
     def decode_needs_thread(self, data: bytes) -> bool:
         """Whether decode_async(data) hands the C part to a worker thread. A plain

@@ -47,13 +47,7 @@ from aicache._connection import RedisConnection
 from aicache._journal import MAX_DEGRADED_JOURNAL_KEYS, DegradedJournal, journal_for
 from aicache._registry import Lease, registry, secret_digest
 from aicache.base import CacheInterface
-from aicache.codec import (
-    COMPRESSION_MAX_BYTES,
-    INFLATE_THREAD_MIN_BYTES,
-    PLAIN_THREAD_MIN_BYTES,
-    THREAD_MIN_BYTES,
-    ValueCodec,
-)
+from aicache.codec import COMPRESSION_MAX_BYTES, ValueCodec
 from aicache.encryption import EncryptedCacheLayer, create_encryption_layer_from_env
 from aicache.exceptions import ConfigurationError, InfrastructureError, ValidationError
 from aicache.key_generator import CacheKeyGenerator
@@ -326,11 +320,6 @@ _HOT_COUNTERS: Final = {
 #: Marks a Redis read the hit path's C completion left to Python (a miss, a
 #: value to decode on a worker thread, a payload that failed to decode).
 _DECLINED: Final = object()
-#: Values whose decoding is this big (stored size, or a plain frame's inflated
-#: size) are left to Python, whose codec may hand them to a worker thread.
-_INLINE_DECODE_MAX: Final = min(
-    THREAD_MIN_BYTES, INFLATE_THREAD_MIN_BYTES, PLAIN_THREAD_MIN_BYTES
-)
 
 
 # ---------------------------------------------------------------------------------
@@ -369,7 +358,7 @@ class GenericRedisCache(CacheInterface):
     ``InfrastructureError`` instead of degrading to L1), ``key_prefix`` (namespace
     prepended to every Redis key; scopes ``clear``), ``enable_compression``
     (default True; False stores values uncompressed whatever their size),
-    ``compression_max_bytes`` (default ``aicache.codec.COMPRESSION_MAX_BYTES``, 64 KiB:
+    ``compression_max_bytes`` (default ``aicache.codec.COMPRESSION_MAX_BYTES``, 32 KiB:
     larger values are stored uncompressed, docs/wire-format.md; None compresses
     every size), ``connect_timeout`` (seconds,
     default ``min(security_config.connection_timeout, 5)``), ``operation_timeout``
@@ -1247,7 +1236,9 @@ class GenericRedisCache(CacheInterface):
             _REDIS_HIT,
             _MISS_NOT_FOUND,
             _DECLINED,
-            _INLINE_DECODE_MAX,
+            # Bigger decodes (stored size, or a plain frame's inflated size) are
+            # left to Python, whose codec may hand them to a worker thread.
+            self._codec.inline_decode_max,
             memory_debug_enabled,
             # Frames decoded in C, payloads straight into objects (no (sid,
             # payload) tuple, no payload bytes) unless the codec is a subclass.
