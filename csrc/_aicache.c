@@ -111,7 +111,7 @@ aicpy_exec(PyObject *m)
         aicpy_zlib_exec(m, st) < 0 || aicpy_frame_exec(m, st) < 0 ||
         aicpy_resp_exec(m, st) < 0 || aicpy_slot_exec(m, st) < 0 ||
         aicpy_monitor_exec(m, st) < 0 || aicpy_hitpath_exec(m, st) < 0 ||
-        aicpy_json_exec(m, st) < 0) {
+        aicpy_json_exec(m, st) < 0 || aicpy_json_write_exec(m, st) < 0) {
         return -1;
     }
 #ifdef AIC_DEBUG

@@ -14,6 +14,7 @@
  *   _aicache_monitor.c OpRecorder: the monitor's operation records (aic_oprec)
  *   _aicache_hitpath.c HitPath: a cache hit served, counted and recorded in one call
  *   _aicache_json.c   JsonDecoder: JSON bytes to objects (aic_json)
+ *   _aicache_json_write.c json_dumps_plain(): plain JSON written (aic_json_write)
  * Each area exports one aicpy_<area>_exec() called from the module's exec slot. */
 #ifndef AICACHE_BINDING_H
 #define AICACHE_BINDING_H
@@ -96,6 +97,7 @@ int aicpy_slot_exec(PyObject *m, aicpy_state *st);
 int aicpy_monitor_exec(PyObject *m, aicpy_state *st);
 int aicpy_hitpath_exec(PyObject *m, aicpy_state *st);
 int aicpy_json_exec(PyObject *m, aicpy_state *st);
+int aicpy_json_write_exec(PyObject *m, aicpy_state *st);
 
 /* area frame -> area hitpath: decodes the frame raw (exact bytes, borrowed; the
  * view may point into it) with a _core.Codec's options into *v (release it with

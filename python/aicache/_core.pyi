@@ -444,3 +444,9 @@ class JsonDecoder:
         self,
     ) -> collections.abc.Callable[[dict[str, typing.Any]], typing.Any] | None: ...
     def decode(self, data: bytes | bytearray | memoryview, /) -> typing.Any: ...
+
+# --- area: json_write (plain JSON values written in one walk) ---
+
+def json_dumps_plain(
+    value: object, ascii: bool | None = None, strict: bool = False
+) -> bytes | None: ...

@@ -3,9 +3,10 @@
 Three serializers, chosen by name and recorded in every frame by id:
 
 ``"safe"`` (id 1, the default)
-    JSON written by the stdlib's C-accelerated ``json`` module (compact separators,
-    UTF-8, ``NaN``/``Infinity`` literals as Python writes them), plus tagged values
-    for the types AI/web responses contain. A value whose big strings are mostly
+    JSON as the stdlib's C-accelerated ``json`` module writes it (compact separators,
+    UTF-8, ``NaN``/``Infinity`` literals as Python writes them; plain values are
+    written by ``_core.json_dumps_plain``, byte-for-byte the same), plus tagged
+    values for the types AI/web responses contain. A value whose big strings are mostly
     ASCII is written with ``\\uXXXX`` escapes instead (faster both ways; see
     :func:`_ascii_escapes_pay`). Round-trips exactly:
 
@@ -684,6 +685,12 @@ def _stdlib_loads(data: bytes | bytearray | memoryview, tagged: bool = True) -> 
         ) from None
 
 
+#: The C writer of plain values: json.dumps(value, separators=(",", ":"),
+#: check_circular=False, ...) as bytes, byte-for-byte what _json_bytes writes,
+#: or None for a value it declines (tests/test_json_write.py holds it to that).
+_dumps_plain: Final = _core.json_dumps_plain
+
+
 class SafeSerializer:
     """Tagged JSON: JSON types plus the extra types listed in the module doc."""
 
@@ -691,11 +698,17 @@ class SafeSerializer:
     id = SERIALIZER_IDS["safe"]
 
     def dumps(self, value: Any) -> bytes:
+        # Plain JSON (most web and AI values) is checked and written in one C
+        # walk, ensure_ascii chosen as _ascii_escapes_pay would; anything else
+        # (and ints over the digit limit) declines to the walks below.
+        data = _dumps_plain(value)
+        if data is not None:
+            return data
         big: list[str] = []
         t = type(value)
         if (t is dict or t is list) and _plain(value, big):
-            # Plain JSON (most web and AI values): the tagged tree would be an
-            # equal copy, so the value is written as it is.
+            # Plain JSON: the tagged tree would be an equal copy, so the value
+            # is written as it is.
             encoder = _ASCII_ENCODER if _ascii_escapes_pay(big) else _ENCODER
             return _json_bytes(encoder, value, self.name)
         big.clear()
@@ -765,6 +778,11 @@ class JsonSerializer:
     id = SERIALIZER_IDS["json"]
 
     def dumps(self, value: Any) -> bytes:
+        # Exact JSON types, finite floats: one C walk (_STRICT_ENCODER's bytes);
+        # the rest declines to the checks below, which name what is wrong.
+        data = _dumps_plain(value, False, True)
+        if data is not None:
+            return data
         try:
             _check_strict(value)
         except _Unsupported as e:
