@@ -108,14 +108,14 @@ plain_trees = st.recursive(
 # ---------------------------------------------------------------- differential
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(plain_trees)
 def test_plain_values_are_written_as_the_python_path_wrote_them(value: Any) -> None:
     assert dumps_plain(value) == old_safe_bytes(value)
     assert SafeSerializer().dumps(value) == old_safe_bytes(value)
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(plain_trees, st.booleans())
 def test_a_forced_ensure_ascii_equals_json_dumps(
     value: Any, ensure_ascii: bool
@@ -123,7 +123,7 @@ def test_a_forced_ensure_ascii_equals_json_dumps(
     assert dumps_plain(value, ensure_ascii) == stdlib_bytes(value, ensure_ascii)
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(plain_trees)
 def test_strict_mode_writes_what_the_json_serializer_wrote(value: Any) -> None:
     finite = all(
