@@ -109,9 +109,10 @@ aicpy_exec(PyObject *m)
     if (aicpy_clock_exec(m, st) < 0 || aicpy_mem_exec(m, st) < 0 ||
         aicpy_key_exec(m, st) < 0 || aicpy_fernet_exec(m, st) < 0 ||
         aicpy_zlib_exec(m, st) < 0 || aicpy_frame_exec(m, st) < 0 ||
-        aicpy_resp_exec(m, st) < 0 || aicpy_slot_exec(m, st) < 0 ||
-        aicpy_monitor_exec(m, st) < 0 || aicpy_hitpath_exec(m, st) < 0 ||
-        aicpy_json_exec(m, st) < 0 || aicpy_json_write_exec(m, st) < 0) {
+        aicpy_resp_exec(m, st) < 0 || aicpy_outchunk_exec(m, st) < 0 ||
+        aicpy_slot_exec(m, st) < 0 || aicpy_monitor_exec(m, st) < 0 ||
+        aicpy_hitpath_exec(m, st) < 0 || aicpy_json_exec(m, st) < 0 ||
+        aicpy_json_write_exec(m, st) < 0) {
         return -1;
     }
 #ifdef AIC_DEBUG

@@ -57,6 +57,7 @@ typedef struct aicpy_state {
         /* area: resp */
         PyObject *RespReaderType;
         PyObject *RedisProtocolType;
+        PyObject *OutChunkType; /* _aicache_outchunk.c */
         /* area: monitor (operation records) and hit path */
         PyObject *OpRecorderType;
         PyObject *HitPathType;
@@ -85,6 +86,10 @@ aicpy_state_from_type(PyTypeObject *tp)
  * The single translation point (uvloop's convert_error). */
 PyObject *aicpy_raise(aicpy_state *st, int rc);
 
+/* area resp: moves b's bytes (b is left empty) into a read-only memoryview that
+ * owns them (_aicache_outchunk.c); NULL with an exception (b unchanged). */
+PyObject *aicpy_outchunk_take(aicpy_state *st, aic_buf *b);
+
 /* Area initialisers: add types/functions to m; 0 on success, -1 with an exception. */
 int aicpy_mem_exec(PyObject *m, aicpy_state *st);
 int aicpy_key_exec(PyObject *m, aicpy_state *st);
@@ -93,6 +98,7 @@ int aicpy_fernet_exec(PyObject *m, aicpy_state *st);
 int aicpy_zlib_exec(PyObject *m, aicpy_state *st);
 int aicpy_frame_exec(PyObject *m, aicpy_state *st);
 int aicpy_resp_exec(PyObject *m, aicpy_state *st);
+int aicpy_outchunk_exec(PyObject *m, aicpy_state *st);
 int aicpy_slot_exec(PyObject *m, aicpy_state *st);
 int aicpy_monitor_exec(PyObject *m, aicpy_state *st);
 int aicpy_hitpath_exec(PyObject *m, aicpy_state *st);

@@ -585,6 +585,8 @@ typedef struct aicpy_protocol {
 } aicpy_protocol;
 
 #define OUT_KEEP_MAX ((size_t) 1 << 20) /* a bigger idle output buffer is freed */
+/* Writes of this size or more hand the buffer over instead of copying it. */
+#define OUT_HANDOFF_MIN ((size_t) 64 * 1024)
 #define DEFAULT_MAX_PENDING ((Py_ssize_t) 32 * 1024 * 1024)
 
 /* The clock of time.monotonic() and of the stock loops' loop.time(). */
@@ -993,13 +995,22 @@ do_flush(aicpy_protocol *self)
     if (self->out.len == 0 || self->write == NULL || self->paused || self->closed) {
         return 0;
     }
-    PyObject *chunk = PyBytes_FromStringAndSize((const char *) self->out.data,
-                                                (Py_ssize_t) self->out.len);
+    size_t n = self->out.len;
+    PyObject *chunk;
+    if (n >= OUT_HANDOFF_MIN) {
+        /* A big write: the buffer itself goes to the transport, as a read-only
+         * memoryview that owns it (_aicache_outchunk.c); out starts afresh. */
+        aicpy_state *st = aicpy_state_from_type(Py_TYPE(self));
+        chunk = st == NULL ? NULL : aicpy_outchunk_take(st, &self->out);
+    } else {
+        chunk =
+            PyBytes_FromStringAndSize((const char *) self->out.data, (Py_ssize_t) n);
+    }
     if (chunk == NULL) {
         return -1;
     }
     self->writes++;
-    self->bytes_written += self->out.len;
+    self->bytes_written += n;
     self->out.len = 0;
     if (self->out.cap > OUT_KEEP_MAX) {
         aic_buf_free(&self->out);
