@@ -83,9 +83,9 @@ DEFAULT_MAX_DECODED_BYTES: Final = 64 * 1024 * 1024
 #: KB and inflating ~0.9 us per KB here with the fastest encoder (ISA-L) and
 #: decoder (libdeflate), while sending a KB over a local link costs ~0.5 us in
 #: all; compressed writes of text kept up with redis-py writing the same bytes
-#: raw up to 32 KB (1.1x at 64 tasks) and fell behind from 48 KB (0.84x).
-#: ``compression_max_bytes=None`` compresses every size.
-COMPRESSION_MAX_BYTES: Final = 32 * 1024
+#: raw up to 16 KB (1.15x at 64 tasks, quiet machine) and fell behind from 24 KB
+#: (0.92x). ``compression_max_bytes=None`` compresses every size.
+COMPRESSION_MAX_BYTES: Final = 16 * 1024
 # Bytes a stored value may carry beyond its frame (the original format's markers).
 _LEGACY_HEADER_ROOM: Final = 1024
 _PICKLE_ID: Final = SERIALIZER_IDS["pickle"]

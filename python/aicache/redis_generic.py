@@ -358,7 +358,7 @@ class GenericRedisCache(CacheInterface):
     ``InfrastructureError`` instead of degrading to L1), ``key_prefix`` (namespace
     prepended to every Redis key; scopes ``clear``), ``enable_compression``
     (default True; False stores values uncompressed whatever their size),
-    ``compression_max_bytes`` (default ``aicache.codec.COMPRESSION_MAX_BYTES``, 32 KiB:
+    ``compression_max_bytes`` (default ``aicache.codec.COMPRESSION_MAX_BYTES``, 16 KiB:
     larger values are stored uncompressed, docs/wire-format.md; None compresses
     every size), ``connect_timeout`` (seconds,
     default ``min(security_config.connection_timeout, 5)``), ``operation_timeout``
