@@ -382,6 +382,38 @@ def test_batch_operations(url: str, raw: redis_py.Redis) -> None:
     assert raw.exists("b1") == 0 and 0 < raw.ttl("b4") <= 100
 
 
+def test_get_many_never_promotes_a_value_overwritten_while_it_decodes(
+    url: str,
+) -> None:
+    """A batch decodes its values one by one, and a decode may await (a worker
+    thread for a big payload): a set that completes meanwhile must not be undone
+    by the batch promoting the older value it fetched into L1."""
+    cache = make(url)
+    big = {"pad": "x" * (200 * 1024)}  # decoded on a worker thread
+
+    async def go() -> None:
+        await cache.set_many({"a-big": big, "b": "old"})
+        assert cache.l1_cache is not None
+        cache.l1_cache.clear()
+        decode = cache._decode
+
+        async def decode_then_write(raw: bytes) -> Any:
+            value = await decode(raw)
+            if value == big:  # between the MGET's reply and the promotion of b
+                await cache.set("b", "new")
+            return value
+
+        cache._decode = decode_then_write  # type: ignore[method-assign]
+        got = await cache.get_many(["a-big", "b"])
+        assert got == {"a-big": big, "b": "old"}  # what Redis held when asked
+        assert await cache.l1_cache.get("b") == "new"
+        assert await cache.get("b") == "new"
+        assert cache._counter_values()["stale_promotions_skipped"] == 1
+        await cache.disconnect()
+
+    run(go())
+
+
 def test_clear_and_invalidate_pattern_are_scoped_and_never_use_keys(
     url: str, raw: redis_py.Redis
 ) -> None:

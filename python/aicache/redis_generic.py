@@ -1803,53 +1803,56 @@ class GenericRedisCache(CacheInterface):
         redis = await self._client()
         raws: list[Any] = [None] * len(missing)
         pttls: list[Any] = [-1] * len(missing)
+        # The cells stay registered until every value is decoded and promoted:
+        # a decode may await (a worker thread for big payloads), and a write
+        # that lands meanwhile must still mark its key's cell stale.
         cells = [self._begin_read(k) for k in missing] if l1 is not None else []
         try:
-            if redis is not None:
-                rkeys = [self._rkey(k) for k in missing]
-                if type(redis) is RedisClient:
-                    conn = redis.connection
-                    if l1 is not None:
-                        replies = await asyncio.gather(
-                            conn.execute("MGET", *rkeys),
-                            *(conn.execute("PTTL", k) for k in rkeys),
-                        )
-                        got, pttls = _mget_reply(replies[0], len(rkeys)), replies[1:]
-                    else:
-                        got = _mget_reply(
-                            await conn.execute("MGET", *rkeys), len(rkeys)
-                        )
-                elif hasattr(redis, "mget"):
-                    got = _mget_reply(await redis.mget(rkeys), len(rkeys))
-                else:
-                    got = [await redis.get(k) for k in rkeys]
-                raws = got
-        except Exception as exc:
-            self._redis_failed("get_many", exc)
+            try:
+                if redis is not None:
+                    raws = await self._mget(redis, missing, pttls, l1 is not None)
+            except Exception as exc:
+                self._redis_failed("get_many", exc)
+            for i, key in enumerate(missing):
+                raw = raws[i]
+                value = None
+                if raw:
+                    try:
+                        value = await self._decode(raw)
+                    except Exception as exc:
+                        self._bad_payload(key, exc)
+                if value is None:
+                    self._counters["misses"] += 1
+                    self._fire_callback("get_miss", key)
+                    continue
+                result[key] = value
+                self._counters["hits"] += 1
+                self._counters["redis_hits"] += 1
+                if l1 is not None:
+                    await self._promote(key, value, pttls[i], cells[i].valid)
+                self._fire_callback("get_success", key, value)
         finally:
-            fresh = [self._end_read(k, c) for k, c in zip(missing, cells)]
-        for i, key in enumerate(missing):
-            raw = raws[i]
-            value = None
-            if raw:
-                try:
-                    value = await self._decode(raw)
-                except Exception as exc:
-                    self._bad_payload(key, exc)
-            if value is None:
-                self._counters["misses"] += 1
-                self._fire_callback("get_miss", key)
-                continue
-            result[key] = value
-            self._counters["hits"] += 1
-            self._counters["redis_hits"] += 1
-            if l1 is not None:
-                await self._promote(key, value, pttls[i], fresh[i] and self._fresh(key))
-            self._fire_callback("get_success", key, value)
+            for key, cell in zip(missing, cells):
+                self._end_read(key, cell)
 
-    def _fresh(self, key: str) -> bool:
-        """No write to key began since the batch read ended (decode may await)."""
-        return key not in self._reads or self._reads[key].valid
+    async def _mget(
+        self, redis: Any, keys: list[str], pttls: list[Any], want_pttls: bool
+    ) -> list[Any]:
+        """The raw values of keys (one MGET); fills ``pttls`` when asked."""
+        rkeys = [self._rkey(k) for k in keys]
+        if type(redis) is RedisClient:
+            conn = redis.connection
+            if not want_pttls:
+                return _mget_reply(await conn.execute("MGET", *rkeys), len(rkeys))
+            replies = await asyncio.gather(
+                conn.execute("MGET", *rkeys),
+                *(conn.execute("PTTL", k) for k in rkeys),
+            )
+            pttls[:] = replies[1:]
+            return _mget_reply(replies[0], len(rkeys))
+        if hasattr(redis, "mget"):
+            return _mget_reply(await redis.mget(rkeys), len(rkeys))
+        return [await redis.get(k) for k in rkeys]
 
     async def set_many(self, items: Mapping[str, Any], ttl: int | None = None) -> None:
         """Store every item; all SETs leave in one write."""
