@@ -696,6 +696,33 @@ put(void *out, unsigned width, size_t k, uint32_t cp)
     }
 }
 
+/* The code point of the escape at s[*pos] (a backslash the validator checked),
+ * a \uD8xx\uDCxx pair joined; *pos moves past it. */
+static uint32_t
+read_escape(const unsigned char *s, size_t len, size_t *pos)
+{
+    size_t i = *pos;
+    uint32_t cp;
+    if (s[i + 1] != 'u') {
+        cp = simple_escape(s[i + 1]);
+        i += 2;
+    } else {
+        cp = (uint32_t) hex4(s + i + 2);
+        i += 6;
+        /* i + 6 < len: the rule of the validator (it saw the closing
+         * quote after the body, so "<= len" here is the same test) */
+        if (is_high_surrogate(cp) && i + 6 <= len && s[i] == '\\' && s[i + 1] == 'u') {
+            uint32_t c2 = (uint32_t) hex4(s + i + 2);
+            if (is_low_surrogate(c2)) {
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (c2 - 0xDC00);
+                i += 6;
+            }
+        }
+    }
+    *pos = i;
+    return cp;
+}
+
 size_t
 aic_json_unescape(const unsigned char *s, size_t len, unsigned width, void *out)
 {
@@ -720,24 +747,7 @@ aic_json_unescape(const unsigned char *s, size_t len, unsigned width, void *out)
         }
         uint32_t cp = 0xFFFD; /* stays for unvalidated bytes only */
         if (c == '\\') {
-            unsigned char e = s[i + 1];
-            if (e != 'u') {
-                cp = simple_escape(e);
-                i += 2;
-            } else {
-                cp = (uint32_t) hex4(s + i + 2);
-                i += 6;
-                /* i + 6 < len: the rule of the validator (it saw the closing
-                 * quote after the body, so "<= len" here is the same test) */
-                if (is_high_surrogate(cp) && i + 6 <= len && s[i] == '\\' &&
-                    s[i + 1] == 'u') {
-                    uint32_t c2 = (uint32_t) hex4(s + i + 2);
-                    if (is_low_surrogate(c2)) {
-                        cp = 0x10000 + ((cp - 0xD800) << 10) + (c2 - 0xDC00);
-                        i += 6;
-                    }
-                }
-            }
+            cp = read_escape(s, len, &i);
         } else {
             size_t n = utf8_seq(s + i, len - i, &cp);
             i += n == 0 ? 1 : n; /* n == 0 only for unvalidated input */
@@ -785,24 +795,7 @@ aic_json_unescape_utf8(const unsigned char *s, size_t len, unsigned char *out)
         if (i >= len) {
             break;
         }
-        uint32_t cp;
-        unsigned char e = s[i + 1];
-        if (e != 'u') {
-            cp = simple_escape(e);
-            i += 2;
-        } else {
-            cp = (uint32_t) hex4(s + i + 2);
-            i += 6;
-            if (is_high_surrogate(cp) && i + 6 <= len && s[i] == '\\' &&
-                s[i + 1] == 'u') {
-                uint32_t c2 = (uint32_t) hex4(s + i + 2);
-                if (is_low_surrogate(c2)) {
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (c2 - 0xDC00);
-                    i += 6;
-                }
-            }
-        }
-        k += put_utf8(out + k, cp);
+        k += put_utf8(out + k, read_escape(s, len, &i));
     }
     return k;
 }
