@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pytest
 
@@ -413,6 +414,21 @@ def python_path(cache: GenericRedisCache) -> None:
     cache._promote = cache._promote  # type: ignore[method-assign]
 
 
+CacheT = TypeVar("CacheT", bound=GenericRedisCache)
+
+
+async def c_and_python_pair(
+    make: Callable[[str], CacheT], tag: str
+) -> tuple[CacheT, CacheT]:
+    """Two connected caches on one server, each under its own key prefix: the
+    first completes Redis reads in C, the second takes the Python path."""
+    fast, slow = make(f"{tag}c:"), make(f"{tag}py:")
+    for cache in (fast, slow):
+        assert await cache.connect()
+    python_path(slow)
+    return fast, slow
+
+
 def summary(cache: GenericRedisCache) -> dict[str, Any]:
     monitor = cache.performance_monitor
     assert isinstance(monitor, CachePerformanceMonitor)
@@ -440,17 +456,14 @@ async def exercise(cache: GenericRedisCache, keys: list[str]) -> list[Any]:
 def test_c_completion_matches_the_python_path(url: str) -> None:
     async def main() -> None:
         keys = [f"cmp:{i}" for i in range(6)]
-        caches = []
-        for prefix in ("c:", "py:"):
-            cache = GenericRedisCache(
+        fast, slow = caches = await c_and_python_pair(
+            lambda prefix: GenericRedisCache(
                 redis_url=url,
                 key_prefix=prefix,
                 security_config=SecurityConfig(connection_timeout=5),
-            )
-            assert await cache.connect()
-            caches.append(cache)
-        fast, slow = caches
-        python_path(slow)
+            ),
+            "",
+        )
         try:
             assert await exercise(fast, keys) == await exercise(slow, keys)
             assert fast._hot is not None and fast._hot.redis_hits == len(keys)
@@ -470,18 +483,15 @@ def test_c_completion_matches_the_python_path(url: str) -> None:
 
 def test_without_l1_the_c_completion_matches_the_python_path(url: str) -> None:
     async def main() -> None:
-        caches = []
-        for prefix in ("c1:", "py1:"):
-            cache = GenericRedisCache(
+        fast, slow = caches = await c_and_python_pair(
+            lambda prefix: GenericRedisCache(
                 redis_url=url,
                 key_prefix=prefix,
                 enable_l1_cache=False,
                 security_config=SecurityConfig(connection_timeout=5),
-            )
-            assert await cache.connect()
-            caches.append(cache)
-        fast, slow = caches
-        python_path(slow)
+            ),
+            "nol1",
+        )
         try:
             results = []
             for cache in caches:
@@ -542,15 +552,12 @@ def test_racing_write_is_not_promoted(url: str) -> None:
 
 def test_ai_accounting_is_the_same_in_c_and_python(url: str) -> None:
     async def main() -> None:
-        caches = []
-        for prefix in ("aic:", "aipy:"):
-            cache = AIResponseCache(
+        fast, slow = caches = await c_and_python_pair(
+            lambda prefix: AIResponseCache(
                 redis_url=url, key_prefix=prefix, security_config=SecurityConfig()
-            )
-            assert await cache.connect()
-            caches.append(cache)
-        fast, slow = caches
-        python_path(slow)
+            ),
+            "ai",
+        )
         try:
             for cache in caches:
                 for op in ("summarize", "sentiment", "qa"):
@@ -571,7 +578,7 @@ def test_ai_accounting_is_the_same_in_c_and_python(url: str) -> None:
 
             def shape(cache: AIResponseCache) -> dict[str, Any]:
                 m = cache.ai_metrics
-                out = {
+                out: dict[str, Any] = {
                     name: dict(m[name])
                     for name in (
                         "cache_hits_by_operation",

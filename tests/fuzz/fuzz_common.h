@@ -53,4 +53,14 @@ fuzz_install_capped_allocator(void)
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The whole LLVMFuzzerInitialize of a harness that needs nothing but the cap. */
+#define FUZZ_INITIALIZE_CAPPED()                                                       \
+    int LLVMFuzzerInitialize(int *argc, char ***argv)                                  \
+    {                                                                                  \
+        (void) argc;                                                                   \
+        (void) argv;                                                                   \
+        fuzz_install_capped_allocator();                                               \
+        return 0;                                                                      \
+    }
+
 #endif /* AIC_FUZZ_COMMON_H */

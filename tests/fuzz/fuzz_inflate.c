@@ -28,14 +28,7 @@
 #include <zlib.h>
 #include "fuzz_common.h"
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void) argc;
-    (void) argv;
-    fuzz_install_capped_allocator();
-    return 0;
-}
+FUZZ_INITIALIZE_CAPPED()
 
 static void
 check_round_trip(const unsigned char *plain, size_t n)

@@ -17,14 +17,7 @@
 #define FUZZ_MAX_ALLOC_BYTES ((size_t) 64 * 1024 * 1024)
 #include "fuzz_common.h"
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void) argc;
-    (void) argv;
-    fuzz_install_capped_allocator();
-    return 0;
-}
+FUZZ_INITIALIZE_CAPPED()
 
 typedef struct out {
     unsigned char *p;

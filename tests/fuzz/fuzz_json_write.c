@@ -21,14 +21,7 @@
 #include "aic_json_write.h"
 #include "fuzz_common.h"
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void) argc;
-    (void) argv;
-    fuzz_install_capped_allocator();
-    return 0;
-}
+FUZZ_INITIALIZE_CAPPED()
 
 static int
 all_below_7f(const aic_buf *b)

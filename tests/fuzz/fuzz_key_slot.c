@@ -40,14 +40,7 @@ reference_slot(const unsigned char *k, size_t n)
     return crc & (AIC_CLUSTER_SLOTS - 1);
 }
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void) argc;
-    (void) argv;
-    fuzz_install_capped_allocator(); /* the slot never allocates; kept uniform */
-    return 0;
-}
+FUZZ_INITIALIZE_CAPPED()
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
