@@ -1378,8 +1378,13 @@ class GenericRedisCache(CacheInterface):
         if self.l1_cache is None:  # nothing to promote into: a lone GET
             cell = None
             fut = conn.send(("GET", rkey), hot, key)
-        else:
-            cell = self._begin_read(key)
+        else:  # _begin_read inlined: every L1 miss comes here
+            reads = self._reads
+            cell = reads.get(key)
+            if cell is None:
+                cell = reads[key] = _ReadCell(key)
+            else:
+                cell.readers += 1
             fut = conn.send_pair(("GET", rkey), ("PTTL", rkey), hot, cell)
         try:
             if fut is None:  # the link is not up yet
@@ -1412,8 +1417,10 @@ class GenericRedisCache(CacheInterface):
                 value = None
             self._get_done_in_python(key, start)
             return value
-        if cell is not None:
-            self._end_read(key, cell)
+        if cell is not None:  # _end_read inlined
+            cell.readers -= 1
+            if not cell.readers and self._reads.get(key) is cell:
+                del self._reads[key]
         return value
 
     def _get_done_in_python(self, key: str, start: float) -> None:
