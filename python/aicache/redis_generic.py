@@ -1025,6 +1025,8 @@ class GenericRedisCache(CacheInterface):
 
     # -- in-flight read bookkeeping (L1 coherence) --------------------------------
 
+    # _get_after_l1_miss inlines these two (every cold read; two calls cost
+    # ~0.3 µs there): a change to the cell rules goes in both places.
     def _begin_read(self, key: str) -> _ReadCell:
         cell = self._reads.get(key)
         if cell is None:
