@@ -1,4 +1,4 @@
-"""Entry point: ``python -m benchmarks {memory,codecs,redis,ai,json,stampede,cluster,all}``,
+"""Entry point: ``python -m benchmarks {memory,admission,codecs,redis,ai,json,stampede,cluster,all}``,
 and ``python -m benchmarks soak --minutes N`` (or ``--seconds S``): the
 randomised fault soak (not part of ``all``; exit status 1 if an invariant broke).
 
@@ -15,6 +15,7 @@ import sys
 
 SUITES = {
     "memory": ["benchmarks.bench_memory"],
+    "admission": ["benchmarks.bench_admission"],
     "codecs": [
         "benchmarks.bench_keys",
         "benchmarks.bench_codecs",

@@ -127,6 +127,9 @@ PyObject *aicpy_json_decode(PyObject *decoder, const char *data, Py_ssize_t len)
  * not a MemoryTier). */
 int aicpy_mem_lookup(aicpy_state *st, PyObject *tier, PyObject *key, double now,
                      PyObject **out);
+/* area mem -> area hitpath: aic_mem_admits for key as of now; 1, 0, or -1 with an
+ * exception. */
+int aicpy_mem_admits(aicpy_state *st, PyObject *tier, PyObject *key, double now);
 
 /* area hitpath -> area resp: what a HitPath makes of the (GET, PTTL) replies of
  * a Redis read (cell: the read's _ReadCell; sent_at: monotonic time the request

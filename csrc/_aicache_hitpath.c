@@ -91,6 +91,7 @@ typedef struct {
     Py_ssize_t inline_max; /* bigger (or bigger-inflating) values are declined */
     char complete_misses;  /* no get_miss callback of the user's: misses here too */
     unsigned long long hits, redis_hits, promotions, stale_skipped, misses;
+    unsigned long long not_admitted;
 } aicpy_hitpath;
 
 #define HITPATH(op) ((aicpy_hitpath *) (op))
@@ -287,6 +288,35 @@ hitpath_get(PyObject *op, PyObject *key)
         }
     }
     return value;
+}
+
+PyDoc_STRVAR(hitpath_admits_doc,
+             "admits($self, key, /)\n--\n\n"
+             "After a miss: whether a Redis hit of key should be copied into the "
+             "memory tier (MemoryTier.admits as of time.time()).  False without a "
+             "memory tier; a refusal is counted (promotions_not_admitted), so the "
+             "caller reads the value alone, without its remaining TTL.");
+
+static PyObject *
+hitpath_admits(PyObject *op, PyObject *key)
+{
+    aicpy_hitpath *self = HITPATH(op);
+    aicpy_state *st = aicpy_state_from_type(Py_TYPE(op));
+    double now;
+    if (st == NULL || aicpy_time_double(st, &now) < 0) {
+        return NULL;
+    }
+    if (self->memtier == Py_None) {
+        Py_RETURN_FALSE;
+    }
+    int rc = aicpy_mem_admits(st, self->memtier, key, now);
+    if (rc < 0) {
+        return NULL;
+    }
+    if (rc == 0) {
+        self->not_admitted++;
+    }
+    return PyBool_FromLong(rc);
 }
 
 /* ------------------------------------------------------- Redis-hit completion */
@@ -550,6 +580,7 @@ fail:
 
 static PyMethodDef hitpath_methods[] = {
     {"get", hitpath_get, METH_O, hitpath_get_doc},
+    {"admits", hitpath_admits, METH_O, hitpath_admits_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -575,6 +606,12 @@ static PyObject *
 hitpath_get_stale_skipped(PyObject *op, void *Py_UNUSED(closure))
 {
     return PyLong_FromUnsignedLongLong(HITPATH(op)->stale_skipped);
+}
+
+static PyObject *
+hitpath_get_not_admitted(PyObject *op, void *Py_UNUSED(closure))
+{
+    return PyLong_FromUnsignedLongLong(HITPATH(op)->not_admitted);
 }
 
 static PyObject *
@@ -628,6 +665,8 @@ static PyGetSetDef hitpath_getset[] = {
      "Redis hits copied into the memory tier here.", NULL},
     {"stale_promotions_skipped", hitpath_get_stale_skipped, NULL,
      "Redis hits not promoted because a write raced with the read.", NULL},
+    {"promotions_not_admitted", hitpath_get_not_admitted, NULL,
+     "Redis hits not promoted because admits() refused them.", NULL},
     {"misses", hitpath_get_misses, NULL, "Redis misses completed here.", NULL},
     {"complete_misses", hitpath_get_complete_misses, hitpath_set_complete_misses,
      "Whether Redis misses are completed here too (False: declined to the caller, "

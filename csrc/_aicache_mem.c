@@ -394,6 +394,44 @@ memtier_touch(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     return probe(op, args, nargs, "touch", aic_mem_touch);
 }
 
+/* probe()'s shape for aic_mem_admits, which changes nothing. */
+static int
+admits(aic_mem *m, const char *key, size_t klen, uint64_t hash, double now)
+{
+    (void) key;
+    (void) klen;
+    return aic_mem_admits(m, hash, now);
+}
+
+PyDoc_STRVAR(
+    memtier_admits_doc,
+    "admits($self, key, now, /)\n--\n\n"
+    "Whether storing key as of now is worth it (TinyLFU admission): True while "
+    "the tier has room, else only if key was asked for more often lately than "
+    "the least recently used entry it would evict.  Always True until "
+    "track_frequency() is called.  Changes nothing.");
+
+static PyObject *
+memtier_admits(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    return probe(op, args, nargs, "admits", admits);
+}
+
+PyDoc_STRVAR(
+    memtier_track_frequency_doc,
+    "track_frequency($self, /)\n--\n\n"
+    "From now on count every get's key in a frequency sketch (8 to 16 bytes per "
+    "max entry) that admits() consults.  Idempotent.");
+
+static PyObject *
+memtier_track_frequency(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    if (aic_mem_track_frequency(MEMTIER(op)->mem) != AIC_OK) {
+        return PyErr_NoMemory();
+    }
+    Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(memtier_expires_at_doc,
              "expires_at($self, key, /)\n--\n\n"
              "The entry's expiry time (inf if it never expires), or None if absent.  "
@@ -646,6 +684,10 @@ static PyMethodDef memtier_methods[] = {
     {"touch", (PyCFunction) (void (*)(void)) memtier_touch, METH_FASTCALL,
      memtier_touch_doc},
     {"expires_at", memtier_expires_at, METH_O, memtier_expires_at_doc},
+    {"admits", (PyCFunction) (void (*)(void)) memtier_admits, METH_FASTCALL,
+     memtier_admits_doc},
+    {"track_frequency", memtier_track_frequency, METH_NOARGS,
+     memtier_track_frequency_doc},
     {"reclaim", (PyCFunction) (void (*)(void)) memtier_reclaim, METH_FASTCALL,
      memtier_reclaim_doc},
     {"clear", memtier_clear, METH_NOARGS, memtier_clear_doc},
@@ -673,7 +715,15 @@ memtier_get_max_bytes(PyObject *op, void *Py_UNUSED(closure))
     return PyLong_FromSize_t(s.max_bytes);
 }
 
+static PyObject *
+memtier_get_tracks_frequency(PyObject *op, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(aic_mem_tracks_frequency(MEMTIER(op)->mem));
+}
+
 static PyGetSetDef memtier_getset[] = {
+    {"tracks_frequency", memtier_get_tracks_frequency, NULL,
+     "Whether gets are counted for admits() (track_frequency()).", NULL},
     {"max_entries", memtier_get_max_entries, NULL, "Entry bound.", NULL},
     {"max_bytes", memtier_get_max_bytes, NULL, "Byte bound (0 = none).", NULL},
     {NULL, NULL, NULL, NULL, NULL},
@@ -813,6 +863,22 @@ aicpy_mem_lookup(aicpy_state *st, PyObject *tier, PyObject *key, double now,
     Py_XDECREF(kv.tmp);
     *out = rc == 1 ? (PyObject *) value : NULL; /* retained for us by the core */
     return rc == 1;
+}
+
+int
+aicpy_mem_admits(aicpy_state *st, PyObject *tier, PyObject *key, double now)
+{
+    if (!PyObject_TypeCheck(tier, (PyTypeObject *) st->o.MemoryTierType)) {
+        PyErr_SetString(PyExc_TypeError, "expected a MemoryTier");
+        return -1;
+    }
+    keyview kv;
+    if (key_view(key, &kv) < 0) {
+        return -1;
+    }
+    int rc = aic_mem_admits(MEMTIER(tier)->mem, kv.hash, now);
+    Py_XDECREF(kv.tmp);
+    return rc;
 }
 
 int

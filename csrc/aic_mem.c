@@ -19,6 +19,8 @@
  * (exact for integer TTLs below 2^24 s, within 2^-24 of the TTL otherwise). */
 #include "aic_mem.h"
 
+#include "aic_sketch.h"
+
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -57,6 +59,7 @@ struct aic_mem {
     size_t max_entries;
     size_t max_bytes; /* 0 = unbounded */
     uint64_t hits, misses, evictions, expirations;
+    aic_sketch freq; /* recent gets per key; empty unless aic_mem_track_frequency */
     const aic_value_ops *ops; /* borrowed */
 };
 
@@ -379,6 +382,7 @@ aic_mem_free(aic_mem *m)
     entry *grave = detach_all(m);
     aic_free(m->buckets);
     aic_free(m->heap);
+    aic_sketch_free(&m->freq);
     aic_free(m);
     aic_mem_dead_release(ops, grave);
 }
@@ -388,6 +392,7 @@ aic_mem_clear(aic_mem *m)
 {
     entry *grave = detach_all(m);
     m->hits = m->misses = m->evictions = m->expirations = 0;
+    aic_sketch_reset(&m->freq);
     /* Give back the memory a large tier held; keep the old table if the small one
      * cannot be had (it was zeroed). */
     if (m->mask + 1 > MIN_BUCKETS) {
@@ -404,6 +409,34 @@ aic_mem_clear(aic_mem *m)
     aic_mem_dead_release(m->ops, grave);
 }
 
+/* ---------------------------------------------------------------- admission */
+
+int
+aic_mem_track_frequency(aic_mem *m)
+{
+    if (m->freq.words != NULL) {
+        return AIC_OK;
+    }
+    return aic_sketch_init(&m->freq, m->max_entries);
+}
+
+int
+aic_mem_tracks_frequency(const aic_mem *m)
+{
+    return m->freq.words != NULL;
+}
+
+int
+aic_mem_admits(const aic_mem *m, uint64_t hash, double now)
+{
+    if (m->freq.words == NULL || m->count < m->max_entries || m->lru == NULL ||
+        (m->heap_len > 0 && is_expired(m->heap[0], now))) {
+        return 1; /* room without pushing a live entry out */
+    }
+    return aic_sketch_estimate(&m->freq, (uint32_t) hash) >
+           aic_sketch_estimate(&m->freq, m->lru->hash);
+}
+
 /* ---------------------------------------------------------------- operations */
 
 int
@@ -413,6 +446,7 @@ aic_mem_get(aic_mem *m, const char *key, size_t klen, uint64_t hash, double now,
     entry *grave = NULL;
     int rc = 0;
     entry *e = find(m, key, klen, hash);
+    aic_sketch_add(&m->freq, (uint32_t) hash);
     if (e != NULL && !is_expired(e, now)) {
         m->hits++;
         lru_touch(m, e);

@@ -154,6 +154,26 @@ int aic_mem_foreach(const aic_mem *m, int (*fn)(void *value, void *ctx), void *c
 int aic_mem_walk(const aic_mem *m, int (*fn)(const aic_mem_item *item, void *ctx),
                  void *ctx);
 
+/* ---- admission (TinyLFU): is a value worth pushing another entry out? ----
+ *
+ * Once aic_mem_track_frequency has been called, every aic_mem_get counts its key
+ * in a frequency sketch (aic_sketch.h; 8 to 16 bytes per max entry); aic_mem_clear
+ * forgets it. aic_mem_admits then says whether storing the key of `hash` now would be
+ * worth it: yes while the tier has room (fewer than max_entries entries, or an expired
+ * one to reclaim), else only if the key was asked for more often lately than the
+ * least recently used entry it would evict.  A read-through cache asks before
+ * copying a value from a slower tier, so a scan or a working set larger than the
+ * tier does not churn it.  aic_mem_set itself never consults it. */
+
+/* AIC_OK, or AIC_ENOMEM (frequency not tracked: aic_mem_admits keeps saying 1). */
+AIC_MUST_USE int aic_mem_track_frequency(aic_mem *m);
+
+/* 1 once aic_mem_track_frequency succeeded, else 0. */
+int aic_mem_tracks_frequency(const aic_mem *m);
+
+/* 1 admit, 0 reject; always 1 without frequency tracking.  Changes nothing. */
+int aic_mem_admits(const aic_mem *m, uint64_t hash, double now);
+
 /* ---- entries handed out by aic_mem_set(..., &dead) ---- */
 const aic_mem_dead *aic_mem_dead_next(const aic_mem_dead *d);
 /* The key (borrowed, valid until aic_mem_dead_release) and one of AIC_MEM_*. */

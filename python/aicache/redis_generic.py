@@ -315,6 +315,7 @@ _HOT_COUNTERS: Final = {
     "redis_hits": "redis_hits",
     "promotions": "promotions",
     "stale_promotions_skipped": "stale_promotions_skipped",
+    "promotions_not_admitted": "promotions_not_admitted",
     "misses": "misses",
 }
 #: Marks a Redis read the hit path's C completion left to Python (a miss, a
@@ -442,6 +443,13 @@ class GenericRedisCache(CacheInterface):
         if coherence is None:
             coherence = url_query.get("l1_coherence", "no").lower() in _YES
         self.l1_coherence = bool(coherence)
+        # A Redis hit is copied into a full L1 only if its key is asked for more
+        # often than the entry it would evict (TinyLFU): a working set larger
+        # than L1 then reads from Redis without churning L1 (docs/l1-admission.md).
+        admission = kwargs.pop("l1_admission", None)
+        if admission is None:
+            admission = url_query.get("l1_admission", "yes").lower() in _YES
+        self.l1_admission = bool(admission)
         journal_size = _int_param(
             "degraded_journal_size",
             kwargs.pop("degraded_journal_size", MAX_DEGRADED_JOURNAL_KEYS),
@@ -526,6 +534,7 @@ class GenericRedisCache(CacheInterface):
                 "serialization_errors",
                 "promotions",
                 "stale_promotions_skipped",
+                "promotions_not_admitted",
             ),
             0,
         )
@@ -1147,6 +1156,8 @@ class GenericRedisCache(CacheInterface):
     @l1_cache.setter
     def l1_cache(self, value: InMemoryCache | None) -> None:
         self._l1_cache = value
+        if type(value) is InMemoryCache and self.__dict__.get("l1_admission"):
+            value._tier.track_frequency()  # every get counts from now on
         self._rebuild_hit_path()
 
     @property
@@ -1377,8 +1388,8 @@ class GenericRedisCache(CacheInterface):
         start = _perf()
         prefix = self.key_prefix
         rkey = prefix + key if prefix else key
-        if self.l1_cache is None:  # nothing to promote into: a lone GET
-            cell = None
+        if self.l1_cache is None or (self.l1_admission and not hot.admits(key)):
+            cell = None  # nothing to promote into: a lone GET
             fut = conn.send(("GET", rkey), hot, key)
         else:  # _begin_read inlined: every L1 miss comes here
             reads = self._reads
@@ -1455,7 +1466,7 @@ class GenericRedisCache(CacheInterface):
                 return None
         prefix = self.key_prefix
         rkey = prefix + key if prefix else key
-        cell = self._begin_read(key) if l1 is not None else None
+        cell = self._begin_read(key) if self._promotes(l1, key) else None
         pttl = -1
         try:
             if type(redis) is RedisClient:
@@ -1524,6 +1535,20 @@ class GenericRedisCache(CacheInterface):
         self._record("get", start, True, "redis", _REDIS_HIT)
         self._fire_callback("get_success", key, value)
         return value
+
+    def _promotes(self, l1: Any, key: str) -> bool:
+        """Whether a Redis hit of key would be copied into ``l1`` (admission),
+        asked before the read so a refused one goes without its PTTL."""
+        if l1 is None:
+            return False
+        if (
+            self.l1_admission
+            and type(l1) is InMemoryCache
+            and not l1._tier.admits(key, l1._now())
+        ):
+            self._counters["promotions_not_admitted"] += 1
+            return False
+        return True
 
     def _bad_payload(self, key: str, exc: Exception) -> None:
         self._counters["corrupt_payloads"] += 1
@@ -1815,11 +1840,13 @@ class GenericRedisCache(CacheInterface):
         # The cells stay registered until every value is decoded and promoted:
         # a decode may await (a worker thread for big payloads), and a write
         # that lands meanwhile must still mark its key's cell stale.
-        cells = [self._begin_read(k) for k in missing] if l1 is not None else []
+        cells = [
+            self._begin_read(k) if self._promotes(l1, k) else None for k in missing
+        ]
         try:
             try:
                 if redis is not None:
-                    raws = await self._mget(redis, missing, pttls, l1 is not None)
+                    raws = await self._mget(redis, missing, pttls, cells)
             except Exception as exc:
                 self._redis_failed("get_many", exc)
             for i, key in enumerate(missing):
@@ -1837,27 +1864,35 @@ class GenericRedisCache(CacheInterface):
                 result[key] = value
                 self._counters["hits"] += 1
                 self._counters["redis_hits"] += 1
-                if l1 is not None:
-                    await self._promote(key, value, pttls[i], cells[i].valid)
+                if (cell := cells[i]) is not None:
+                    await self._promote(key, value, pttls[i], cell.valid)
                 self._fire_callback("get_success", key, value)
         finally:
             for key, cell in zip(missing, cells):
-                self._end_read(key, cell)
+                if cell is not None:
+                    self._end_read(key, cell)
 
     async def _mget(
-        self, redis: Any, keys: list[str], pttls: list[Any], want_pttls: bool
+        self,
+        redis: Any,
+        keys: list[str],
+        pttls: list[Any],
+        cells: list[_ReadCell | None],
     ) -> list[Any]:
-        """The raw values of keys (one MGET); fills ``pttls`` when asked."""
+        """The raw values of keys (one MGET); fills ``pttls`` for the keys with a
+        read cell (those to promote)."""
         rkeys = [self._rkey(k) for k in keys]
         if type(redis) is RedisClient:
             conn = redis.connection
-            if not want_pttls:
+            promoted = [i for i, cell in enumerate(cells) if cell is not None]
+            if not promoted:
                 return _mget_reply(await conn.execute("MGET", *rkeys), len(rkeys))
             replies = await asyncio.gather(
                 conn.execute("MGET", *rkeys),
-                *(conn.execute("PTTL", k) for k in rkeys),
+                *(conn.execute("PTTL", rkeys[i]) for i in promoted),
             )
-            pttls[:] = replies[1:]
+            for i, pttl in zip(promoted, replies[1:]):
+                pttls[i] = pttl
             return _mget_reply(replies[0], len(rkeys))
         if hasattr(redis, "mget"):
             return _mget_reply(await redis.mget(rkeys), len(rkeys))

@@ -789,6 +789,50 @@ test_many_entries(void)
     CHECK(v.refs == 0);
 }
 
+/* Admission: room admits anything; a full tier admits only a key asked for more
+ * often than its LRU victim; an expired entry makes room; clear forgets. */
+static void
+test_admission(void)
+{
+    aic_mem *m = aic_mem_new(2, 0, &OPS);
+    tval v[4] = {{0}};
+    uint64_t hx = fnv("x", 1);
+    CHECK(aic_mem_tracks_frequency(m) == 0 && aic_mem_admits(m, hx, 1) == 1);
+    CHECK(aic_mem_track_frequency(m) == AIC_OK && aic_mem_tracks_frequency(m) == 1);
+    CHECK(aic_mem_track_frequency(m) == AIC_OK); /* idempotent */
+    CHECK(aic_mem_admits(m, hx, 1) == 1);        /* empty: room */
+    CHECK(tset(m, "a", &v[0], 1, 0, 1) == AIC_OK);
+    CHECK(aic_mem_admits(m, hx, 1) == 1); /* one slot left */
+    CHECK(tset(m, "b", &v[1], 1, 0, 1) == AIC_OK);
+    CHECK(tget(m, "a", 1) == &v[0]);      /* victim now b (never asked for) */
+    CHECK(aic_mem_admits(m, hx, 1) == 0); /* x: 0 gets, b: 0 */
+    CHECK(tget(m, "x", 1) == NULL);       /* a miss counts too */
+    CHECK(aic_mem_admits(m, hx, 1) == 1); /* x: 1 > b: 0 */
+    CHECK(tget(m, "b", 1) == &v[1]);      /* b: 1, victim now a (1) */
+    CHECK(aic_mem_admits(m, hx, 1) == 0); /* a tie keeps the incumbent */
+    CHECK(tget(m, "x", 1) == NULL);
+    CHECK(aic_mem_admits(m, hx, 1) == 1);
+    CHECK(tset(m, "c", &v[2], 1, 0, 1) == AIC_OK); /* evicts a */
+    CHECK(aic_mem_admits(m, fnv("y", 1), 1) == 0);
+    /* an expired entry is room */
+    CHECK(tset(m, "e", &v[3], 1, 5, 1) == AIC_OK); /* evicts b; expires after 6 */
+    CHECK(aic_mem_admits(m, fnv("y", 1), 7) == 1);
+    CHECK(aic_mem_admits(m, fnv("y", 1), 2) == 0);
+    aic_mem_clear(m);
+    CHECK(aic_mem_tracks_frequency(m) == 1 && aic_mem_admits(m, hx, 1) == 1);
+    aic_mem_free(m);
+    for (int i = 0; i < 4; i++) {
+        CHECK(v[i].refs == 0);
+    }
+    /* a failed allocation leaves frequency untracked, and admission permissive */
+    m = aic_mem_new(4, 0, &OPS);
+    aic_test_alloc_install(1);
+    CHECK(aic_mem_track_frequency(m) == AIC_ENOMEM);
+    aic_test_alloc_restore();
+    CHECK(aic_mem_tracks_frequency(m) == 0 && aic_mem_admits(m, hx, 1) == 1);
+    aic_mem_free(m);
+}
+
 int
 main(void)
 {
@@ -811,6 +855,7 @@ main(void)
     test_growth_failure_is_harmless();
     test_randomized_against_model();
     test_many_entries();
+    test_admission();
     CHECK(retains == releases);
     TEST_REPORT();
 }
