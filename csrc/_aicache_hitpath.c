@@ -363,9 +363,12 @@ default_ttl_of(aicpy_hitpath *self, PyObject *obj)
 
 /* Copies a Redis hit into the memory tier for at most its remaining Redis TTL
  * (pttl in ms: -1 no expiry -> the tier's default; under a second -> not worth
- * it), the rule of GenericRedisCache._promote.  0, or -1 with an exception. */
+ * it), if the tier still admits it: other reads may have been promoted since the
+ * request left, and the entry it would now evict is another one.  The rule of
+ * GenericRedisCache._promote.  0, or -1 with an exception. */
 static int
-promote(aicpy_hitpath *self, PyObject *key, PyObject *value, PyObject *pttl, double now)
+promote(aicpy_hitpath *self, aicpy_state *st, PyObject *key, PyObject *value,
+        PyObject *pttl, double now)
 {
     if (!PyLong_CheckExact(pttl) || self->memtier == Py_None) {
         return 0;
@@ -385,6 +388,11 @@ promote(aicpy_hitpath *self, PyObject *key, PyObject *value, PyObject *pttl, dou
     }
     if (ttl <= 0) {
         return ttl < 0 ? -1 : 0;
+    }
+    int admitted = aicpy_mem_admits(st, self->memtier, key, now);
+    if (admitted <= 0) {
+        self->not_admitted += admitted == 0;
+        return admitted;
     }
     PyObject *ttl_obj = PyLong_FromLongLong(ttl), *now_obj = PyFloat_FromDouble(now);
     PyObject *r = NULL;
@@ -555,7 +563,7 @@ aicpy_hitpath_complete(aicpy_state *st, PyObject *op, PyObject *cell, PyObject *
         Py_XDECREF(valid);
         if (fresh == 0) {
             self->stale_skipped++; /* a write raced with the read */
-        } else if (fresh < 0 || promote(self, key, value, pttl, now) < 0) {
+        } else if (fresh < 0 || promote(self, st, key, value, pttl, now) < 0) {
             rc = -1;
         }
     }

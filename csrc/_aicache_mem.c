@@ -407,7 +407,8 @@ PyDoc_STRVAR(
     memtier_admits_doc,
     "admits($self, key, now, /)\n--\n\n"
     "Whether storing key as of now is worth it (TinyLFU admission): True while "
-    "the tier has room, else only if key was asked for more often lately than "
+    "the tier has room, else only if key was asked for at least two times more "
+    "lately than "
     "the least recently used entry it would evict.  Always True until "
     "track_frequency() is called.  Changes nothing.");
 
@@ -420,7 +421,7 @@ memtier_admits(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
 PyDoc_STRVAR(
     memtier_track_frequency_doc,
     "track_frequency($self, /)\n--\n\n"
-    "From now on count every get's key in a frequency sketch (8 to 16 bytes per "
+    "From now on count every get's key in a frequency sketch (32 to 64 bytes per "
     "max entry) that admits() consults.  Idempotent.");
 
 static PyObject *

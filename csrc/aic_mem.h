@@ -157,13 +157,13 @@ int aic_mem_walk(const aic_mem *m, int (*fn)(const aic_mem_item *item, void *ctx
 /* ---- admission (TinyLFU): is a value worth pushing another entry out? ----
  *
  * Once aic_mem_track_frequency has been called, every aic_mem_get counts its key
- * in a frequency sketch (aic_sketch.h; 8 to 16 bytes per max entry); aic_mem_clear
+ * in a frequency sketch (aic_sketch.h; 32 to 64 bytes per max entry); aic_mem_clear
  * forgets it. aic_mem_admits then says whether storing the key of `hash` now would be
  * worth it: yes while the tier has room (fewer than max_entries entries, or an expired
- * one to reclaim), else only if the key was asked for more often lately than the
- * least recently used entry it would evict.  A read-through cache asks before
- * copying a value from a slower tier, so a scan or a working set larger than the
- * tier does not churn it.  aic_mem_set itself never consults it. */
+ * one to reclaim), else only if the key's recent request count exceeds that of
+ * the least recently used entry it would evict by at least two.  A read-through cache
+ * asks before copying a value from a slower tier, so a scan or a working set larger
+ * than the tier does not churn it.  aic_mem_set itself never consults it. */
 
 /* AIC_OK, or AIC_ENOMEM (frequency not tracked: aic_mem_admits keeps saying 1). */
 AIC_MUST_USE int aic_mem_track_frequency(aic_mem *m);

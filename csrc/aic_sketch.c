@@ -11,7 +11,7 @@ int
 aic_sketch_init(aic_sketch *s, size_t capacity)
 {
     memset(s, 0, sizeof *s);
-    uint64_t want = capacity, n = MIN_WORDS;
+    uint64_t want = capacity * 4, n = MIN_WORDS;
     while (n < want && n < MAX_WORDS) {
         n <<= 1;
     }
@@ -20,7 +20,7 @@ aic_sketch_init(aic_sketch *s, size_t capacity)
         return AIC_ENOMEM;
     }
     s->mask = n - 1;
-    s->period = n * 10; /* about ten additions per counter group */
+    s->period = n * 10; /* about ten additions per word before halving */
     return AIC_OK;
 }
 

@@ -24,9 +24,11 @@ typedef struct aic_sketch {
     uint64_t period; /* halve every counter after this many additions */
 } aic_sketch;
 
-/* Sized for a cache of `capacity` entries (>= 1): a word per entry, at
- * least 64 words (a tiny tier still tells a few hundred keys apart), at most
- * 2^22; halving every 10 additions per word.  AIC_OK or AIC_ENOMEM
+/* Sized for a cache of `capacity` entries (>= 1): four words per entry (a
+ * working set several times the tier's size still ranks cleanly; one word per
+ * entry promoted 2-3x as many one-off keys in benchmarks/bench_admission.py), at
+ * least 64 words, at most 2^22; halving every 10 additions per word.  AIC_OK or
+ * AIC_ENOMEM
  * (*s left empty). */
 AIC_MUST_USE int aic_sketch_init(aic_sketch *s, size_t capacity);
 

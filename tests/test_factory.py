@@ -550,3 +550,37 @@ def test_web_and_testing_accept_memory_cache_size_alias() -> None:
     assert type(testing) is InMemoryCache and testing.max_size == 9
     with pytest.raises(ValidationError):
         run(CacheFactory().for_web_app(redis_url=closed_url(), memory_cache_size=0))
+
+
+# ------------------------------------------------------------------ cache options
+
+
+def test_factories_forward_the_caches_l1_and_journal_options(
+    redis_plain: RedisServer,
+) -> None:
+    options = {
+        "l1_admission": False,
+        "l1_coherence": False,
+        "l1_max_bytes": 1 << 20,
+        "compression_max_bytes": 4096,
+        "degraded_journal_size": 50,
+    }
+
+    async def go() -> list[Any]:
+        factory = CacheFactory()
+        caches = [
+            await factory.for_web_app(redis_url=redis_plain.url, **options),
+            await factory.for_ai_app(redis_url=redis_plain.url, **options),
+            await factory.for_testing(
+                redis_url=redis_plain.url, enable_l1_cache=True, **options
+            ),
+        ]
+        for cache in caches:
+            await _close(cache)
+        return caches
+
+    for cache in run(go()):
+        assert cache.l1_admission is False and cache.l1_coherence is False
+        assert cache.l1_cache is not None
+        assert not cache.l1_cache._tier.tracks_frequency
+        assert cache.l1_cache._tier.max_bytes == 1 << 20

@@ -189,8 +189,42 @@ def test_memory_tier_admits_api() -> None:
     tier.track_frequency()
     tier.set("a", 1, 0, 1.0)
     assert not tier.admits("x", 1.0)  # full; x never asked for
-    assert tier.get("x", 1.0) is None and tier.admits("x", 1.0)
+    assert tier.get("x", 1.0) is None and not tier.admits("x", 1.0)  # 1 vs 0
+    assert tier.get("x", 1.0) is None and tier.admits("x", 1.0)  # a lead of two
     with pytest.raises(TypeError):
         tier.admits(b"x", 1.0)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         tier.admits("x")  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("path", ["c", "python"])
+def test_admission_is_asked_again_when_the_value_arrives(url: str, path: str) -> None:
+    """Two reads admitted against the same victim: the first promotion evicts it,
+    the second now faces a busier entry and is refused."""
+
+    async def go() -> tuple[set[str], dict[str, int]]:
+        await fill_redis(url, ["x", "y"])
+        cache = make(url, l1_cache_size=2)
+        assert await cache.connect()
+        if path == "python":
+            python_path(cache)
+        await cache.set("idle", 1)
+        await cache.set("busy", 2)
+        assert cache.l1_cache is not None
+        tier, now = cache.l1_cache._tier, cache.l1_cache._now()
+        for _ in range(6):
+            assert await cache.get("busy") == 2  # L1 hits: busy is asked for
+        for _ in range(3):  # x and y: asked for often enough to beat "idle"
+            tier.get("x", now)
+            tier.get("y", now)
+        before = cache._counter_values()
+        got = await asyncio.gather(cache.get("x"), cache.get("y"))
+        assert got == [{"v": "x"}, {"v": "y"}]
+        after = cache._counter_values()
+        await cache.disconnect()
+        delta = {k: after[k] - before[k] for k in after if isinstance(after[k], int)}
+        return l1_keys(cache), delta
+
+    keys, delta = run(go())
+    assert "busy" in keys and "idle" not in keys and len(keys & {"x", "y"}) == 1
+    assert delta["promotions"] == 1 and delta["promotions_not_admitted"] == 1

@@ -121,6 +121,11 @@ _CACHE_OPTIONS = frozenset(
         "breaker_failure_threshold",
         "breaker_reset_timeout",
         "health_check_interval",
+        "compression_max_bytes",
+        "l1_max_bytes",
+        "l1_admission",
+        "l1_coherence",
+        "degraded_journal_size",
     }
 )
 _AI_OPTIONS = _CACHE_OPTIONS | {

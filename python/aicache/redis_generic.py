@@ -1576,6 +1576,8 @@ class GenericRedisCache(CacheInterface):
             ttl = min(ms // 1000, self.default_ttl)
         else:
             return  # gone, or under a second left: not worth caching
+        if not self._promotes(l1, key):  # reads promoted meanwhile moved the victim
+            return
         await l1.set(key, value, ttl=ttl)
         self._counters["promotions"] += 1
 

@@ -807,11 +807,13 @@ test_admission(void)
     CHECK(tget(m, "a", 1) == &v[0]);      /* victim now b (never asked for) */
     CHECK(aic_mem_admits(m, hx, 1) == 0); /* x: 0 gets, b: 0 */
     CHECK(tget(m, "x", 1) == NULL);       /* a miss counts too */
-    CHECK(aic_mem_admits(m, hx, 1) == 1); /* x: 1 > b: 0 */
-    CHECK(tget(m, "b", 1) == &v[1]);      /* b: 1, victim now a (1) */
-    CHECK(aic_mem_admits(m, hx, 1) == 0); /* a tie keeps the incumbent */
+    CHECK(aic_mem_admits(m, hx, 1) == 0); /* x: 1 vs b: 0, a lead of one */
     CHECK(tget(m, "x", 1) == NULL);
-    CHECK(aic_mem_admits(m, hx, 1) == 1);
+    CHECK(aic_mem_admits(m, hx, 1) == 1); /* x: 2 vs b: 0 */
+    CHECK(tget(m, "b", 1) == &v[1]);      /* b: 1, victim now a (1) */
+    CHECK(aic_mem_admits(m, hx, 1) == 0); /* 2 vs 1 */
+    CHECK(tget(m, "x", 1) == NULL);
+    CHECK(aic_mem_admits(m, hx, 1) == 1);          /* 3 vs 1 */
     CHECK(tset(m, "c", &v[2], 1, 0, 1) == AIC_OK); /* evicts a */
     CHECK(aic_mem_admits(m, fnv("y", 1), 1) == 0);
     /* an expired entry is room */

@@ -107,7 +107,7 @@ test_sizing(void)
     aic_sketch s;
     CHECK(aic_sketch_init(&s, 1) == AIC_OK && s.mask + 1 == 64 && s.period == 640);
     aic_sketch_free(&s);
-    CHECK(aic_sketch_init(&s, 100000) == AIC_OK && s.mask + 1 == 131072);
+    CHECK(aic_sketch_init(&s, 100000) == AIC_OK && s.mask + 1 == 524288);
     aic_sketch_free(&s);
     CHECK(aic_sketch_init(&s, (size_t) 1 << 30) == AIC_OK); /* capped at 32 MiB */
     CHECK(s.mask + 1 == (uint64_t) 1 << 22);
