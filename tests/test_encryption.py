@@ -210,12 +210,13 @@ def test_too_many_keys() -> None:
 
 
 def test_keys_cryptography_accepts_are_accepted() -> None:
-    """cryptography decodes keys leniently (standard alphabet, stray characters);
-    the same key text must work here."""
+    """cryptography before 51 decoded keys leniently (standard alphabet, stray
+    characters), so such key text may sit in a deployment of the original; it
+    must keep working here whatever the installed oracle accepts."""
     raw = bytes(range(200, 232))
-    std = base64.standard_b64encode(raw)  # may contain '+' and '/'
-    assert RefFernet(std)
-    token = RefFernet(std).encrypt(b"x")
+    std = base64.standard_b64encode(raw)  # contains '+' and '/'
+    assert b"+" in std or b"/" in std
+    token = RefFernet(base64.urlsafe_b64encode(raw)).encrypt(b"x")
     assert FernetKeyring(std).decrypt(token) == b"x"
     assert FernetKeyring(std.decode() + "\n").decrypt(token) == b"x"
 
