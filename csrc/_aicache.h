@@ -13,6 +13,7 @@
  *   _aicache_resp.c   RESP reader/packer and the asyncio protocol type (aic_resp)
  *   _aicache_monitor.c OpRecorder: the monitor's operation records (aic_oprec)
  *   _aicache_hitpath.c HitPath: a cache hit served, counted and recorded in one call
+ *   _aicache_ai_ledger.c an AI cache's per-operation accounting, applied in batches
  *   _aicache_json.c   JsonDecoder: JSON bytes to objects (aic_json)
  *   _aicache_json_write.c json_dumps_plain(): plain JSON written (aic_json_write)
  * Each area exports one aicpy_<area>_exec() called from the module's exec slot. */
@@ -130,6 +131,22 @@ int aicpy_mem_lookup(aicpy_state *st, PyObject *tier, PyObject *key, double now,
 /* area mem -> area hitpath: aic_mem_admits for key as of now; 1, 0, or -1 with an
  * exception. */
 int aicpy_mem_admits(aicpy_state *st, PyObject *tier, PyObject *key, double now);
+
+/* area ai_ledger -> area hitpath: an AI cache's per-operation accounting of gets
+ * (hits and misses by operation and text tier, durations), noted in C and
+ * applied to the cache's dicts in batches.  new: from HitPath's ai tuple (NULL
+ * with an exception).  note: one get of key that took seconds (0, or -1 with an
+ * exception).  flush: applies what is pending (0, or -1 with a BaseException;
+ * an Exception in one counter is discarded).  clear drops the references
+ * (cycles; pending gets are dropped), free releases everything (NULL is fine). */
+typedef struct aicpy_ai_ledger aicpy_ai_ledger;
+aicpy_ai_ledger *aicpy_ai_ledger_new(PyObject *ai);
+int aicpy_ai_ledger_note(aicpy_ai_ledger *l, PyObject *key, double seconds, int hit);
+int aicpy_ai_ledger_flush(aicpy_ai_ledger *l);
+int aicpy_ai_ledger_pending(const aicpy_ai_ledger *l);
+int aicpy_ai_ledger_traverse(aicpy_ai_ledger *l, visitproc visit, void *arg);
+void aicpy_ai_ledger_clear(aicpy_ai_ledger *l);
+void aicpy_ai_ledger_free(aicpy_ai_ledger *l);
 
 /* area hitpath -> area resp: what a HitPath makes of the (GET, PTTL) replies of
  * a Redis read (cell: the read's _ReadCell; sent_at: monotonic time the request

@@ -3,11 +3,9 @@
  * operation record and, for an AI cache, the per-operation accounting that the
  * original did in callbacks (hits by operation and text tier, durations).
  *
- * What an AI key means (operation, text tier) is looked up in a dict the cache
- * fills when it builds the key; a key it did not build is resolved once by a
- * Python callable and remembered (the dict is emptied when it reaches
- * AICPY_META_MAX entries).  A miss costs the lookup only: the caller continues on
- * its Python path.
+ * An AI cache's per-operation accounting goes to its ledger
+ * (_aicache_ai_ledger.c), which applies it to the cache's dicts in batches.  A
+ * miss costs the lookup only: the caller continues on its Python path.
  *
  * A Redis hit (L1 missed) is completed here too, before its future resolves:
  * RedisProtocol.request_pair(GET, PTTL, hitpath, cell) hands both replies to
@@ -25,58 +23,17 @@
 #include "aic_frame.h"
 #include "aic_oprec.h"
 
-#define AICPY_META_MAX 65536
-
-/* Names looked up in ai_metrics, in this order. */
-enum {
-    N_HITS_BY_OP,
-    N_TIER_DIST,
-    N_HITS_BY_TYPE,
-    N_DURATION_TOTALS,
-    N_COUNT_TOTALS,
-    N_REDIS,
-    N_APPEND,
-    N_KEY,
-    N_VALID,
-    N_DEFAULT_TTL,
-    N_SET,
-    N_LOG_EVICTED,
-    N_MISSES_BY_OP,
-    N_MISS_REASONS,
-    N_KEY_NOT_FOUND,
-    N_COUNT
-};
+/* Names looked up, in this order. */
+enum { N_KEY, N_VALID, N_DEFAULT_TTL, N_SET, N_LOG_EVICTED, N_COUNT };
 static const char *const names[N_COUNT] = {
-    "cache_hits_by_operation",
-    "text_tier_distribution",
-    "cache_hits_by_type",
-    "operation_duration_totals",
-    "operation_count_totals",
-    "redis",
-    "append",
-    "key",
-    "valid",
-    "default_ttl",
-    "set",
-    "_log_evicted",
-    "cache_misses_by_operation",
-    "cache_miss_reasons",
-    "key_not_found",
+    "key", "valid", "default_ttl", "set", "_log_evicted",
 };
 
 typedef struct {
     PyObject_HEAD PyObject *memtier; /* a _core.MemoryTier, or None */
     PyObject *recorder;              /* a _core.OpRecorder or None */
-    /* AI accounting, all NULL for a generic cache */
-    PyObject *meta;          /* dict: key -> (operation, tier, op_key) or None */
-    PyObject *resolver;      /* callable(key) -> that tuple or None */
-    PyObject *ai_metrics;    /* the cache's ai_metrics dict */
-    PyObject *op_durations;  /* dict: operation -> deque of seconds */
-    PyObject *int_factory;   /* () -> defaultdict(int) */
-    PyObject *float_factory; /* () -> defaultdict(float) */
-    PyObject *deque_factory; /* () -> deque(maxlen=...) */
-    PyObject *names;         /* tuple of interned names[] */
-    PyObject *one;           /* int 1 */
+    aicpy_ai_ledger *ledger;         /* an AI cache's accounting, or NULL */
+    PyObject *names;                 /* tuple of interned names[] */
     /* Redis-hit completion, all NULL when not configured */
     PyObject *decode;      /* callable(raw) -> value (the cache's codec) */
     PyObject *codec;       /* its _core.Codec, or NULL: frames decoded here */
@@ -97,132 +54,13 @@ typedef struct {
 #define HITPATH(op) ((aicpy_hitpath *) (op))
 #define NAME(self, i) PyTuple_GET_ITEM((self)->names, (i))
 
-/* d[k] += inc for a dict d (a missing key counts from inc itself, as
- * defaultdict(int/float) does). */
+/* The AI accounting of a get of key that took seconds (nothing for a generic
+ * cache). */
 static int
-dict_add(PyObject *d, PyObject *k, PyObject *inc)
+ai_account(aicpy_hitpath *self, PyObject *key, double seconds, int hit)
 {
-    if (!PyDict_Check(d)) {
-        PyErr_SetString(PyExc_TypeError, "ai_metrics entries must be dicts");
-        return -1;
-    }
-    PyObject *v = PyDict_GetItemWithError(d, k); /* borrowed */
-    if (v == NULL) {
-        return PyErr_Occurred() ? -1 : PyDict_SetItem(d, k, inc);
-    }
-    PyObject *sum = PyNumber_Add(v, inc);
-    if (sum == NULL) {
-        return -1;
-    }
-    int rc = PyDict_SetItem(d, k, sum);
-    Py_DECREF(sum);
-    return rc;
-}
-
-/* d[name], created with factory() when absent (the lazily added keys). Borrowed. */
-static PyObject *
-dict_lazy(PyObject *d, PyObject *name, PyObject *factory)
-{
-    PyObject *v = PyDict_GetItemWithError(d, name);
-    if (v != NULL || PyErr_Occurred()) {
-        return v;
-    }
-    v = PyObject_CallNoArgs(factory);
-    if (v == NULL) {
-        return NULL;
-    }
-    int rc = PyDict_SetItem(d, name, v);
-    Py_DECREF(v);
-    return rc < 0 ? NULL : v; /* the dict holds it now */
-}
-
-/* The meta tuple of key (borrowed), resolving and remembering it; NULL on error. */
-static PyObject *
-key_meta(aicpy_hitpath *self, PyObject *key)
-{
-    PyObject *meta = PyDict_GetItemWithError(self->meta, key);
-    if (meta != NULL || PyErr_Occurred()) {
-        return meta;
-    }
-    meta = PyObject_CallOneArg(self->resolver, key);
-    if (meta == NULL) {
-        return NULL;
-    }
-    if (meta != Py_None && (!PyTuple_CheckExact(meta) || PyTuple_GET_SIZE(meta) != 3)) {
-        Py_DECREF(meta);
-        PyErr_SetString(PyExc_TypeError, "key resolver must return a 3-tuple or None");
-        return NULL;
-    }
-    if (PyDict_GET_SIZE(self->meta) >= AICPY_META_MAX) {
-        PyDict_Clear(self->meta);
-    }
-    int rc = PyDict_SetItem(self->meta, key, meta);
-    Py_DECREF(meta);
-    return rc < 0 ? NULL : PyDict_GetItemWithError(self->meta, key);
-}
-
-/* The AI cache's callbacks and duration records for one hit (or miss) of key. */
-static int
-ai_account(aicpy_hitpath *self, PyObject *key, double duration, int hit)
-{
-    PyObject *meta = key_meta(self, key);
-    if (meta == NULL) {
-        return -1;
-    }
-    if (meta == Py_None) {
-        return 0; /* not an AI key */
-    }
-    PyObject *operation = PyTuple_GET_ITEM(meta, 0), *tier = PyTuple_GET_ITEM(meta, 1);
-    int op_key = PyObject_IsTrue(PyTuple_GET_ITEM(meta, 2));
-    if (op_key < 0) {
-        return -1;
-    }
-    PyObject *m = self->ai_metrics, *d;
-    if (op_key && !hit) { /* _ai_get_miss_callback -> _record_ai_cache_miss(op) */
-        if ((d = PyDict_GetItemWithError(m, NAME(self, N_MISSES_BY_OP))) == NULL ||
-            dict_add(d, operation, self->one) < 0 ||
-            (d = dict_lazy(m, NAME(self, N_MISS_REASONS), self->int_factory)) == NULL ||
-            dict_add(d, NAME(self, N_KEY_NOT_FOUND), self->one) < 0) {
-            if (!PyErr_Occurred()) {
-                PyErr_SetString(PyExc_KeyError, "ai_metrics lacks a counter dict");
-            }
-            return -1;
-        }
-    } else if (op_key) { /* _ai_get_success_callback -> _record_ai_cache_hit */
-        if ((d = PyDict_GetItemWithError(m, NAME(self, N_HITS_BY_OP))) == NULL ||
-            dict_add(d, operation, self->one) < 0 ||
-            (d = PyDict_GetItemWithError(m, NAME(self, N_TIER_DIST))) == NULL ||
-            dict_add(d, tier, self->one) < 0 ||
-            (d = dict_lazy(m, NAME(self, N_HITS_BY_TYPE), self->int_factory)) == NULL ||
-            dict_add(d, NAME(self, N_REDIS), self->one) < 0) {
-            if (!PyErr_Occurred()) {
-                PyErr_SetString(PyExc_KeyError, "ai_metrics lacks a counter dict");
-            }
-            return -1;
-        }
-    }
-    /* _record_operation_performance(op, duration) */
-    PyObject *seconds = PyFloat_FromDouble(duration);
-    if (seconds == NULL) {
-        return -1;
-    }
-    int rc = -1;
-    PyObject *samples, *r;
-    if ((samples = dict_lazy(self->op_durations, operation, self->deque_factory)) !=
-            NULL &&
-        (r = PyObject_CallMethodOneArg(samples, NAME(self, N_APPEND), seconds)) !=
-            NULL) {
-        Py_DECREF(r);
-        if ((d = dict_lazy(m, NAME(self, N_DURATION_TOTALS), self->float_factory)) !=
-                NULL &&
-            dict_add(d, operation, seconds) == 0 &&
-            (d = dict_lazy(m, NAME(self, N_COUNT_TOTALS), self->int_factory)) != NULL &&
-            dict_add(d, operation, self->one) == 0) {
-            rc = 0;
-        }
-    }
-    Py_DECREF(seconds);
-    return rc;
+    return self->ledger == NULL ? 0
+                                : aicpy_ai_ledger_note(self->ledger, key, seconds, hit);
 }
 
 /* Discards an Exception raised by bookkeeping; 0 if it was one, -1 otherwise. */
@@ -268,15 +106,15 @@ hitpath_get(PyObject *op, PyObject *key)
         return value; /* a stored None reads as a miss (spec 6.4) */
     }
     self->hits++;
-    if (self->meta != NULL && ai_account(self, key, aicpy_monotonic() - t0, 1) < 0 &&
-        swallow() < 0) {
+    double seconds = aicpy_monotonic() - t0; /* one reading serves both records */
+    if (ai_account(self, key, seconds, 1) < 0 && swallow() < 0) {
         Py_DECREF(value);
         return NULL;
     }
     if (self->recorder != Py_None) {
         aic_oprec_rec rec = {
             .timestamp = now,
-            .duration = aicpy_monotonic() - t0,
+            .duration = seconds,
             .op = AICPY_LABEL_GET,
             .tier = AICPY_LABEL_L1,
             .flags = AIC_OPREC_HIT | AIC_OPREC_LOOKUP | AIC_OPREC_TIMED,
@@ -491,7 +329,7 @@ complete_miss(aicpy_hitpath *self, aicpy_state *st, PyObject *key, double sent_a
     }
     self->misses++;
     if (record_get(self, st, now, sent_at, 0) < 0 ||
-        (self->meta != NULL &&
+        (self->ledger != NULL &&
          ai_account(self, key, aicpy_monotonic() - sent_at, 0) < 0 && swallow() < 0)) {
         return NULL;
     }
@@ -570,7 +408,7 @@ aicpy_hitpath_complete(aicpy_state *st, PyObject *op, PyObject *cell, PyObject *
     if (rc < 0 && swallow() < 0) {
         goto fail;
     }
-    if (key != NULL && self->meta != NULL &&
+    if (key != NULL && self->ledger != NULL &&
         ai_account(self, key, aicpy_monotonic() - sent_at, 1) < 0 && swallow() < 0) {
         goto fail;
     }
@@ -586,11 +424,37 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(hitpath_flush_ai_doc,
+             "flush_ai($self, /)\n--\n\n"
+             "Applies the AI accounting noted since the last flush to the cache's "
+             "dicts (ai_metrics, op_durations), as the one-by-one updates would "
+             "have left them.  Cheap when nothing is pending.");
+
+static PyObject *
+hitpath_flush_ai(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    aicpy_hitpath *self = HITPATH(op);
+    if (self->ledger != NULL && aicpy_ai_ledger_pending(self->ledger) > 0 &&
+        aicpy_ai_ledger_flush(self->ledger) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef hitpath_methods[] = {
     {"get", hitpath_get, METH_O, hitpath_get_doc},
+    {"flush_ai", hitpath_flush_ai, METH_NOARGS, hitpath_flush_ai_doc},
     {"admits", hitpath_admits, METH_O, hitpath_admits_doc},
     {NULL, NULL, 0, NULL},
 };
+
+static PyObject *
+hitpath_get_ai_pending(PyObject *op, void *Py_UNUSED(closure))
+{
+    aicpy_hitpath *self = HITPATH(op);
+    return PyLong_FromLong(
+        self->ledger == NULL ? 0 : aicpy_ai_ledger_pending(self->ledger));
+}
 
 static PyObject *
 hitpath_get_hits(PyObject *op, void *Py_UNUSED(closure))
@@ -668,6 +532,8 @@ hitpath_get_recorder(PyObject *op, void *Py_UNUSED(closure))
 
 static PyGetSetDef hitpath_getset[] = {
     {"hits", hitpath_get_hits, NULL, "L1 hits served by this path.", NULL},
+    {"ai_pending", hitpath_get_ai_pending, NULL,
+     "Gets whose AI accounting is not applied yet (see flush_ai).", NULL},
     {"redis_hits", hitpath_get_redis_hits, NULL, "Redis hits completed here.", NULL},
     {"promotions", hitpath_get_promotions, NULL,
      "Redis hits copied into the memory tier here.", NULL},
@@ -711,15 +577,6 @@ hitpath_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (aicpy_oprec_check(st, recorder) == NULL) {
         return NULL;
     }
-    PyObject *meta = NULL, *resolver = NULL, *metrics = NULL, *durations = NULL;
-    PyObject *ifac = NULL, *ffac = NULL, *dfac = NULL;
-    if (ai != Py_None) {
-        if (!PyArg_ParseTuple(ai, "O!OO!O!OOO:HitPath ai", &PyDict_Type, &meta,
-                              &resolver, &PyDict_Type, &metrics, &PyDict_Type,
-                              &durations, &ifac, &ffac, &dfac)) {
-            return NULL;
-        }
-    }
     PyObject *decode = NULL, *owner = NULL, *l1 = NULL, *extra = NULL, *declined = NULL;
     PyObject *debug = NULL, *miss_extra = NULL, *fast = Py_None;
     PyObject *codec = NULL, *tagged = NULL, *plain = NULL;
@@ -742,10 +599,16 @@ hitpath_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
             return NULL;
         }
     }
-    aicpy_hitpath *self = (aicpy_hitpath *) type->tp_alloc(type, 0);
-    if (self == NULL) {
+    aicpy_ai_ledger *ledger = NULL;
+    if (ai != Py_None && (ledger = aicpy_ai_ledger_new(ai)) == NULL) {
         return NULL;
     }
+    aicpy_hitpath *self = (aicpy_hitpath *) type->tp_alloc(type, 0);
+    if (self == NULL) {
+        aicpy_ai_ledger_free(ledger);
+        return NULL;
+    }
+    self->ledger = ledger;
     self->decode = Py_XNewRef(decode);
     self->codec = Py_XNewRef(codec);
     self->tagged = Py_XNewRef(tagged);
@@ -759,16 +622,8 @@ hitpath_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->inline_max = inline_max;
     self->memtier = Py_NewRef(memtier);
     self->recorder = Py_NewRef(recorder);
-    self->meta = Py_XNewRef(meta);
-    self->resolver = Py_XNewRef(resolver);
-    self->ai_metrics = Py_XNewRef(metrics);
-    self->op_durations = Py_XNewRef(durations);
-    self->int_factory = Py_XNewRef(ifac);
-    self->float_factory = Py_XNewRef(ffac);
-    self->deque_factory = Py_XNewRef(dfac);
-    self->one = PyLong_FromLong(1);
     self->names = PyTuple_New(N_COUNT);
-    if (self->one == NULL || self->names == NULL) {
+    if (self->names == NULL) {
         Py_DECREF(self);
         return NULL;
     }
@@ -790,13 +645,12 @@ hitpath_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(op));
     Py_VISIT(self->memtier);
     Py_VISIT(self->recorder);
-    Py_VISIT(self->meta);
-    Py_VISIT(self->resolver);
-    Py_VISIT(self->ai_metrics);
-    Py_VISIT(self->op_durations);
-    Py_VISIT(self->int_factory);
-    Py_VISIT(self->float_factory);
-    Py_VISIT(self->deque_factory);
+    if (self->ledger != NULL) {
+        int rc = aicpy_ai_ledger_traverse(self->ledger, visit, arg);
+        if (rc != 0) {
+            return rc;
+        }
+    }
     Py_VISIT(self->decode);
     Py_VISIT(self->codec);
     Py_VISIT(self->tagged);
@@ -816,13 +670,9 @@ hitpath_clear_refs(PyObject *op)
     aicpy_hitpath *self = HITPATH(op);
     /* memtier stays (get needs it); the rest can be dropped to break cycles, and
      * get() then skips AI accounting and recording, and Redis hits are declined. */
-    Py_CLEAR(self->meta);
-    Py_CLEAR(self->resolver);
-    Py_CLEAR(self->ai_metrics);
-    Py_CLEAR(self->op_durations);
-    Py_CLEAR(self->int_factory);
-    Py_CLEAR(self->float_factory);
-    Py_CLEAR(self->deque_factory);
+    if (self->ledger != NULL) {
+        aicpy_ai_ledger_clear(self->ledger);
+    }
     Py_CLEAR(self->decode);
     Py_CLEAR(self->codec);
     Py_CLEAR(self->tagged);
@@ -846,7 +696,8 @@ hitpath_dealloc(PyObject *op)
     Py_CLEAR(self->recorder);
     Py_CLEAR(self->memtier);
     Py_CLEAR(self->names);
-    Py_CLEAR(self->one);
+    aicpy_ai_ledger_free(self->ledger);
+    self->ledger = NULL;
     Py_CLEAR(self->declined);
     tp->tp_free(op);
     Py_DECREF(tp);
@@ -858,7 +709,9 @@ PyDoc_STRVAR(
     "Serves memory-tier hits of a cache in one call (see get).  ai: None, or "
     "(meta, resolver, ai_metrics, op_durations, int_factory, float_factory, "
     "deque_factory) for an AI cache: meta maps a key to (operation, tier, "
-    "op_key) or None, resolver(key) computes that for keys meta lacks.  "
+    "op_key) or None, resolver(key) computes that for keys meta lacks; the "
+    "accounting is applied to those dicts in batches (flush_ai applies what is "
+    "pending).  "
     "redis: None, or (decode, owner, l1, extra, miss_extra, declined, inline_max, "
     "debug[, (codec, tagged, plain)]) to complete Redis reads given to "
     "RedisProtocol.request_pair(GET, PTTL, "

@@ -310,13 +310,13 @@ class AIResponseCache(GenericRedisCache):
             hash_algorithm=self.hash_algorithm,
             performance_monitor=self.performance_monitor,
         )
-        self.ai_metrics: dict[str, Any] = {
+        self._ai_metrics: dict[str, Any] = {
             "cache_hits_by_operation": defaultdict(int),
             "cache_misses_by_operation": defaultdict(int),
             "text_tier_distribution": defaultdict(int),
             "operation_performance": [],
         }
-        self._operation_durations: dict[str, deque[float]] = {}
+        self._op_durations: dict[str, deque[float]] = {}
         self._pending_set_ttl: dict[str, int] = {}
         # key -> (operation, text tier, is an "ai_cache:op:" key) or None: filled
         # by build_key (and on first sight of a key it did not build), so get/set
@@ -330,6 +330,37 @@ class AIResponseCache(GenericRedisCache):
         self.register_callback("get_success", self._ai_get_success_callback)
         self.register_callback("get_miss", self._ai_get_miss_callback)
         self.register_callback("set_success", self._ai_set_success_callback)
+
+    # The C hit path notes the AI accounting of its gets and applies it to these
+    # dicts in batches; reading them through these properties applies what is
+    # pending first, so every reader sees the dicts as one-by-one updates would
+    # have left them (values and key order).
+
+    @property
+    def ai_metrics(self) -> dict[str, Any]:
+        """Per-operation hit, miss, tier and timing counters (spec 10.5)."""
+        self._flush_ai_accounting()
+        return self._ai_metrics
+
+    @ai_metrics.setter
+    def ai_metrics(self, value: dict[str, Any]) -> None:
+        self._flush_ai_accounting()
+        self._ai_metrics = value
+        self._rebuild_hit_path()  # the C accounting writes to the new dict
+
+    @property
+    def _operation_durations(self) -> dict[str, deque[float]]:
+        self._flush_ai_accounting()
+        return self._op_durations
+
+    def _flush_ai_accounting(self) -> None:
+        hot = self.__dict__.get("_hot")
+        if hot is not None:
+            hot.flush_ai()
+
+    def _retire_hit_path(self) -> None:
+        self._flush_ai_accounting()  # into the dicts this hit path writes to
+        super()._retire_hit_path()
 
     def _metric(
         self, name: str, factory: Callable[[], Any] = lambda: defaultdict(int)
@@ -367,7 +398,8 @@ class AIResponseCache(GenericRedisCache):
         if not isinstance(key, str) or not key.startswith(AI_KEY_PREFIX):
             return None
         return (
-            self._extract_operation_from_key(key),
+            # Interned: the C accounting groups gets by the operation's identity.
+            sys.intern(self._extract_operation_from_key(key)),
             self._get_text_tier_from_key(key),
             key.startswith(_OP_PREFIX),
         )
@@ -392,8 +424,8 @@ class AIResponseCache(GenericRedisCache):
         return (
             self._key_meta,
             self._resolve_key_meta,
-            self.ai_metrics,
-            self._operation_durations,
+            self._ai_metrics,
+            self._op_durations,
             _int_counter,
             _float_counter,
             _duration_samples,
@@ -404,7 +436,7 @@ class AIResponseCache(GenericRedisCache):
         setup, and while no subclass replaced the methods it stands for."""
         cls = type(self)
         return (
-            "ai_metrics" in self.__dict__
+            "_ai_metrics" in self.__dict__
             and cls._ai_get_success_callback is AIResponseCache._ai_get_success_callback
             and cls._record_ai_cache_hit is AIResponseCache._record_ai_cache_hit
             and cls._record_operation_performance
