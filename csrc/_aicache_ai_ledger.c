@@ -316,7 +316,8 @@ group_of(const ledger_account *acc, int i, int which)
     for (int j = 0; j < i; j++) {
         PyObject *a = which == 0 ? acc[j].operation : acc[j].tier;
         PyObject *b = which == 0 ? acc[i].operation : acc[i].tier;
-        if (a == b || PyUnicode_Compare(a, b) == 0) {
+        if (a == b || (PyUnicode_CheckExact(a) && PyUnicode_CheckExact(b) &&
+                       PyUnicode_Compare(a, b) == 0)) {
             return j;
         }
     }

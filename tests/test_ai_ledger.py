@@ -5,17 +5,16 @@ updates do: the same values and the same key order, whenever they are read."""
 from __future__ import annotations
 
 import random
-from collections import defaultdict
+from collections import defaultdict, deque
 from typing import Any
 
 import pytest
 
+from aicache import _core
 from aicache.redis_ai import AIResponseCache
 from aicache.security import SecurityConfig
 from cache_env import run, testing_env  # noqa: F401  (autouse fixture)
 from redis_servers import RedisServer
-
-pytestmark = pytest.mark.redis
 
 DB = 12
 
@@ -75,6 +74,7 @@ def workload(seed: int) -> list[tuple[str, str]]:
     return steps
 
 
+@pytest.mark.redis
 def test_batched_accounting_reads_as_the_python_path(url: str) -> None:
     async def main() -> None:
         config = SecurityConfig()
@@ -112,6 +112,7 @@ def test_batched_accounting_reads_as_the_python_path(url: str) -> None:
     run(main())
 
 
+@pytest.mark.redis
 def test_replacing_ai_metrics_applies_the_pending_gets_to_the_old_dict(
     url: str,
 ) -> None:
@@ -142,6 +143,7 @@ def test_replacing_ai_metrics_applies_the_pending_gets_to_the_old_dict(
     run(main())
 
 
+@pytest.mark.redis
 def test_a_user_callback_sees_the_hit_it_is_called_for(url: str) -> None:
     async def main() -> None:
         cache = AIResponseCache(redis_url=url, security_config=SecurityConfig())
@@ -161,3 +163,45 @@ def test_a_user_callback_sees_the_hit_it_is_called_for(url: str) -> None:
             await cache.disconnect()
 
     run(main())
+
+
+def raw_hit_path(
+    resolve: Any, metrics: dict[str, Any]
+) -> tuple[_core.HitPath, dict[str, deque[float]]]:
+    tier = _core.MemoryTier(10)
+    tier.set("ai_cache:op:x|txt:a", "v", 0, 1.0)
+    durations: dict[str, deque[float]] = {}
+    ai = ({}, resolve, metrics, durations, lambda: defaultdict(int),
+          lambda: defaultdict(float), lambda: deque(maxlen=5))  # fmt: skip
+    return _core.HitPath(tier, None, ai), durations
+
+
+def test_operations_that_are_not_exact_str_are_applied_at_once() -> None:
+    class Op(str):
+        pass
+
+    metrics: dict[str, Any] = {
+        "cache_hits_by_operation": defaultdict(int),
+        "text_tier_distribution": defaultdict(int),
+    }
+    hot, durations = raw_hit_path(lambda k: (Op("x"), "small", True), metrics)
+    for n in (1, 2):
+        assert hot.get("ai_cache:op:x|txt:a") == "v"
+        assert hot.ai_pending == 0
+        assert metrics["cache_hits_by_operation"] == {"x": n}
+        assert len(durations["x"]) == n
+
+
+def test_a_counter_that_fails_does_not_stop_the_others() -> None:
+    """A missing counter dict (KeyError) is discarded, as the one-by-one updates
+    discarded it; the rest of the batch is applied."""
+    metrics: dict[str, Any] = {"text_tier_distribution": defaultdict(int)}
+    hot, durations = raw_hit_path(lambda k: ("x", "small", True), metrics)
+    for _ in range(3):
+        assert hot.get("ai_cache:op:x|txt:a") == "v"
+    hot.flush_ai()
+    assert hot.ai_pending == 0
+    assert "cache_hits_by_operation" not in metrics
+    assert metrics["text_tier_distribution"] == {"small": 3}
+    assert metrics["operation_count_totals"] == {"x": 3}
+    assert len(durations["x"]) == 3
