@@ -39,6 +39,21 @@ aicpy_raise(aicpy_state *st, int rc)
     }
 }
 
+PyObject *
+aicpy_interned_tuple(const char *const *texts, Py_ssize_t n)
+{
+    PyObject *t = PyTuple_New(n);
+    for (Py_ssize_t i = 0; t != NULL && i < n; i++) {
+        PyObject *s = PyUnicode_InternFromString(texts[i]);
+        if (s == NULL) {
+            Py_CLEAR(t);
+        } else {
+            PyTuple_SET_ITEM(t, i, s);
+        }
+    }
+    return t;
+}
+
 #define AICPY_NOBJS (sizeof(((aicpy_state *) 0)->o) / sizeof(PyObject *))
 
 static int

@@ -86,6 +86,9 @@ aicpy_state_from_type(PyTypeObject *tp)
 /* Sets the Python exception for core status rc (< 0) and returns NULL.
  * The single translation point (uvloop's convert_error). */
 PyObject *aicpy_raise(aicpy_state *st, int rc);
+/* A tuple of the interned strings texts[0..n): new reference, or NULL with an
+ * exception. */
+PyObject *aicpy_interned_tuple(const char *const *texts, Py_ssize_t n);
 
 /* area resp: moves b's bytes (b is left empty) into a read-only memoryview that
  * owns them (_aicache_outchunk.c); NULL with an exception (b unchanged). */

@@ -95,19 +95,9 @@ aicpy_ai_ledger_new(PyObject *ai)
         PyErr_NoMemory();
         return NULL;
     }
-    l->names = PyTuple_New(N_COUNT);
-    if (l->names == NULL) {
+    if ((l->names = aicpy_interned_tuple(names, N_COUNT)) == NULL) {
         PyMem_Free(l);
         return NULL;
-    }
-    for (int i = 0; i < N_COUNT; i++) {
-        PyObject *s = PyUnicode_InternFromString(names[i]);
-        if (s == NULL) {
-            Py_DECREF(l->names);
-            PyMem_Free(l);
-            return NULL;
-        }
-        PyTuple_SET_ITEM(l->names, i, s);
     }
     l->meta = Py_NewRef(meta);
     l->resolver = Py_NewRef(resolver);

@@ -434,8 +434,7 @@ static PyObject *
 hitpath_flush_ai(PyObject *op, PyObject *Py_UNUSED(ignored))
 {
     aicpy_hitpath *self = HITPATH(op);
-    if (self->ledger != NULL && aicpy_ai_ledger_pending(self->ledger) > 0 &&
-        aicpy_ai_ledger_flush(self->ledger) < 0) {
+    if (self->ledger != NULL && aicpy_ai_ledger_flush(self->ledger) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -622,18 +621,9 @@ hitpath_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->inline_max = inline_max;
     self->memtier = Py_NewRef(memtier);
     self->recorder = Py_NewRef(recorder);
-    self->names = PyTuple_New(N_COUNT);
-    if (self->names == NULL) {
+    if ((self->names = aicpy_interned_tuple(names, N_COUNT)) == NULL) {
         Py_DECREF(self);
         return NULL;
-    }
-    for (int i = 0; i < N_COUNT; i++) {
-        PyObject *s = PyUnicode_InternFromString(names[i]);
-        if (s == NULL) {
-            Py_DECREF(self);
-            return NULL;
-        }
-        PyTuple_SET_ITEM(self->names, i, s);
     }
     return (PyObject *) self;
 }

@@ -1109,16 +1109,9 @@ init_names(aicpy_state *st)
 {
     static const char *const kw[] = {"duration", "text_length", "operation_type",
                                      "additional_data"};
-    PyObject *names = PyTuple_New(KN_COUNT), *kwnames = PyTuple_New(4);
+    PyObject *names = PyTuple_New(KN_COUNT), *kwnames = aicpy_interned_tuple(kw, 4);
     if (names == NULL || kwnames == NULL) {
         goto fail;
-    }
-    for (int i = 0; i < 4; i++) {
-        PyObject *s = PyUnicode_InternFromString(kw[i]);
-        if (s == NULL) {
-            goto fail;
-        }
-        PyTuple_SET_ITEM(kwnames, i, s);
     }
     for (int i = 0; i < KN_KWNAMES; i++) {
         PyObject *s = PyUnicode_InternFromString(key_name_text[i]);

@@ -397,9 +397,12 @@ class AIResponseCache(GenericRedisCache):
         """(operation, text tier, is an op key) of an ``ai_cache:`` key, else None."""
         if not isinstance(key, str) or not key.startswith(AI_KEY_PREFIX):
             return None
-        return (
+        operation = self._extract_operation_from_key(key)
+        if type(operation) is str:
             # Interned: the C accounting groups gets by the operation's identity.
-            sys.intern(self._extract_operation_from_key(key)),
+            operation = sys.intern(operation)
+        return (
+            operation,
             self._get_text_tier_from_key(key),
             key.startswith(_OP_PREFIX),
         )
