@@ -24,14 +24,36 @@
 #include "aic_oprec.h"
 
 /* Names looked up, in this order. */
-enum { N_KEY, N_VALID, N_DEFAULT_TTL, N_SET, N_LOG_EVICTED, N_COUNT };
+enum {
+    N_KEY,
+    N_VALID,
+    N_DEFAULT_TTL,
+    N_SET,
+    N_LOG_EVICTED,
+    N_FIRE_CALLBACK,
+    N_CALLBACKS,
+    N_GET_SUCCESS,
+    N_HIT_ACCOUNTED,
+    N_FIRE_HIT_CALLBACKS,
+    N_COUNT
+};
 static const char *const names[N_COUNT] = {
-    "key", "valid", "default_ttl", "set", "_log_evicted",
+    "key",
+    "valid",
+    "default_ttl",
+    "set",
+    "_log_evicted",
+    "_fire_callback",
+    "_callbacks",
+    "get_success",
+    "_hit_accounted",
+    "_fire_hit_callbacks",
 };
 
 typedef struct {
     PyObject_HEAD PyObject *memtier; /* a _core.MemoryTier, or None */
     PyObject *recorder;              /* a _core.OpRecorder or None */
+    PyObject *cache;                 /* whose get_success callbacks a hit fires */
     aicpy_ai_ledger *ledger;         /* an AI cache's accounting, or NULL */
     PyObject *names;                 /* tuple of interned names[] */
     /* Redis-hit completion, all NULL when not configured */
@@ -74,13 +96,76 @@ swallow(void)
     return -1;
 }
 
+/* Whether a hit is all done here: the cache has no get_success callback but
+ * the one whose accounting this type does (its _hit_accounted, by identity) and
+ * no _fire_callback patched on the instance.  1 yes, 0 the cache's Python
+ * decides (anything unusual), -1 error.  Read at every hit, so callbacks
+ * registered or removed in any way take effect at once. */
+static int
+hit_is_plain(aicpy_hitpath *self)
+{
+    PyObject *attrs = PyObject_GenericGetDict(self->cache, NULL);
+    if (attrs == NULL) {
+        return swallow() < 0 ? -1 : 0;
+    }
+    int plain = 0;
+    PyObject *callbacks, *list, *accounted;
+    if (PyDict_GetItemWithError(attrs, NAME(self, N_FIRE_CALLBACK)) != NULL ||
+        PyErr_Occurred()) {
+        goto done; /* patched: it sees the event */
+    }
+    callbacks = PyDict_GetItemWithError(attrs, NAME(self, N_CALLBACKS));
+    if (callbacks == NULL || !PyDict_Check(callbacks)) {
+        goto done;
+    }
+    /* as callbacks.get("get_success"): a defaultdict's factory is not called */
+    list = PyDict_GetItemWithError(callbacks, NAME(self, N_GET_SUCCESS));
+    if (list == NULL) {
+        plain = PyErr_Occurred() ? 0 : 1;
+        goto done;
+    }
+    if (!PyList_CheckExact(list) || PyList_GET_SIZE(list) > 1) {
+        goto done;
+    }
+    accounted = PyDict_GetItemWithError(attrs, NAME(self, N_HIT_ACCOUNTED));
+    plain = PyList_GET_SIZE(list) == 0 ||
+            (accounted != NULL && PyList_GET_ITEM(list, 0) == accounted);
+done:
+    Py_DECREF(attrs);
+    if (PyErr_Occurred()) {
+        return swallow() < 0 ? -1 : 0;
+    }
+    return plain;
+}
+
+/* After a hit: the cache's other get_success callbacks, through its own
+ * _fire_hit_callbacks (which logs what they raise). */
+static int
+fire_hit_callbacks(aicpy_hitpath *self, PyObject *key, PyObject *value)
+{
+    if (self->cache == NULL) {
+        return 0;
+    }
+    int plain = hit_is_plain(self);
+    if (plain != 0) {
+        return plain < 0 ? -1 : 0;
+    }
+    PyObject *res = PyObject_CallMethodObjArgs(
+        self->cache, NAME(self, N_FIRE_HIT_CALLBACKS), key, value, NULL);
+    Py_XDECREF(res);
+    return res == NULL ? -1 : 0;
+}
+
 PyDoc_STRVAR(hitpath_get_doc,
              "get($self, key, /)\n--\n\n"
              "The memory tier's value for key (as of time.time()) or None.  A hit "
              "(a value other than None) is counted, recorded in the recorder as a get "
              "of tier l1 and, for an AI cache, accounted per operation -- all in this "
-             "call; a miss only counts in the memory tier's statistics.  Without a "
-             "memory tier (memtier None) always None.");
+             "call; a miss only counts in the memory tier's statistics.  With a "
+             "cache, a hit also goes to cache._fire_hit_callbacks(key, value) when "
+             "the cache has get_success callbacks beyond its _hit_accounted or a "
+             "_fire_callback patched on the instance.  Without a memory tier "
+             "(memtier None) always None.");
 
 static PyObject *
 hitpath_get(PyObject *op, PyObject *key)
@@ -124,6 +209,10 @@ hitpath_get(PyObject *op, PyObject *key)
             Py_DECREF(value);
             return NULL;
         }
+    }
+    if (fire_hit_callbacks(self, key, value) < 0) {
+        Py_DECREF(value);
+        return NULL;
     }
     return value;
 }
@@ -558,10 +647,11 @@ static PyObject *
 hitpath_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {(char *) "memtier", (char *) "recorder", (char *) "ai",
-                             (char *) "redis", NULL};
+                             (char *) "redis",   (char *) "cache",    NULL};
     PyObject *memtier, *recorder = Py_None, *ai = Py_None, *redis = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OOO:HitPath", kwlist, &memtier,
-                                     &recorder, &ai, &redis)) {
+    PyObject *cache = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OOOO:HitPath", kwlist, &memtier,
+                                     &recorder, &ai, &redis, &cache)) {
         return NULL;
     }
     aicpy_state *st = aicpy_state_from_type(type);
@@ -621,6 +711,7 @@ hitpath_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->inline_max = inline_max;
     self->memtier = Py_NewRef(memtier);
     self->recorder = Py_NewRef(recorder);
+    self->cache = cache == Py_None ? NULL : Py_NewRef(cache);
     if ((self->names = aicpy_interned_tuple(names, N_COUNT)) == NULL) {
         Py_DECREF(self);
         return NULL;
@@ -635,6 +726,7 @@ hitpath_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(op));
     Py_VISIT(self->memtier);
     Py_VISIT(self->recorder);
+    Py_VISIT(self->cache);
     if (self->ledger != NULL) {
         int rc = aicpy_ai_ledger_traverse(self->ledger, visit, arg);
         if (rc != 0) {
@@ -668,6 +760,7 @@ hitpath_clear_refs(PyObject *op)
     Py_CLEAR(self->tagged);
     Py_CLEAR(self->plain);
     Py_CLEAR(self->owner);
+    Py_CLEAR(self->cache);
     Py_CLEAR(self->l1);
     Py_CLEAR(self->redis_extra);
     Py_CLEAR(self->miss_extra);
@@ -695,8 +788,9 @@ hitpath_dealloc(PyObject *op)
 
 PyDoc_STRVAR(
     hitpath_doc,
-    "HitPath(memtier, recorder=None, ai=None, redis=None)\n--\n\n"
-    "Serves memory-tier hits of a cache in one call (see get).  ai: None, or "
+    "HitPath(memtier, recorder=None, ai=None, redis=None, cache=None)\n--\n\n"
+    "Serves memory-tier hits of a cache in one call (see get).  cache: the cache "
+    "whose other get_success callbacks a hit fires (see get), or None.  ai: None, or "
     "(meta, resolver, ai_metrics, op_durations, int_factory, float_factory, "
     "deque_factory) for an AI cache: meta maps a key to (operation, tier, "
     "op_key) or None, resolver(key) computes that for keys meta lacks; the "

@@ -400,6 +400,7 @@ class HitPath:
             tuple[Codec, JsonDecoder, JsonDecoder] | None,
         ]
         | None = None,
+        cache: typing.Any = None,
     ) -> HitPath: ...
     @property
     def hits(self) -> int: ...

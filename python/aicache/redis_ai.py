@@ -324,11 +324,12 @@ class AIResponseCache(GenericRedisCache):
         self._key_meta: dict[str, tuple[str, str, bool] | None] = {}
 
     def _register_ai_callbacks(self) -> None:
-        # The C hit path does this callback's accounting on L1 hits itself.
+        # The C hit path does these callbacks' accounting itself, and recognises
+        # them in the callback lists by identity: the very objects are registered.
         self._hit_accounted = self._ai_get_success_callback
         self._miss_accounted = self._ai_get_miss_callback
-        self.register_callback("get_success", self._ai_get_success_callback)
-        self.register_callback("get_miss", self._ai_get_miss_callback)
+        self.register_callback("get_success", self._hit_accounted)
+        self.register_callback("get_miss", self._miss_accounted)
         self.register_callback("set_success", self._ai_set_success_callback)
 
     # The C hit path notes the AI accounting of its gets and applies it to these
@@ -511,16 +512,10 @@ class AIResponseCache(GenericRedisCache):
     async def get(self, key: str) -> Any:
         hot = self._hot
         if hot is not None and type(key) is str:
-            # L1 hit: lookup, counters, monitor record and the AI accounting of
-            # the original's callbacks, all in this one C call.
+            # L1 hit: lookup, counters, monitor record, the AI accounting of the
+            # original's callbacks and any other get_success callback, in one C call.
             value = hot.get(key)
             if value is not None:
-                callbacks = self._callbacks.get("get_success")
-                if (
-                    callbacks
-                    and (len(callbacks) > 1 or callbacks[0] != self._hit_accounted)
-                ) or "_fire_callback" in self.__dict__:
-                    self._fire_hit_callbacks(key, value)
                 return value
             # A Redis hit is completed (and accounted) in C as well.
             return await self._get_after_l1_miss(hot, key)

@@ -1204,7 +1204,11 @@ class GenericRedisCache(CacheInterface):
         if l1 is None and redis is None:
             return  # nothing left for it to do
         self._hot = _core.HitPath(
-            None if l1 is None else l1._tier, recorder, self._hit_path_ai(), redis
+            None if l1 is None else l1._tier,
+            recorder,
+            self._hit_path_ai(),
+            redis,
+            self,  # its other get_success callbacks, fired by the C call
         )
         self._sync_miss_completion()
 
@@ -1348,14 +1352,9 @@ class GenericRedisCache(CacheInterface):
         """The cached value, or None (missing, expired, Redis unavailable, corrupt)."""
         hot = self._hot
         if hot is not None and type(key) is str:
-            value = hot.get(key)  # lookup, counters and monitor record, in C
+            # lookup, counters, monitor record and get_success callbacks, in C
+            value = hot.get(key)
             if value is not None:
-                callbacks = self._callbacks.get("get_success")
-                if (
-                    callbacks
-                    and (len(callbacks) > 1 or callbacks[0] != self._hit_accounted)
-                ) or "_fire_callback" in self.__dict__:
-                    self._fire_hit_callbacks(key, value)
                 return value
             return await self._get_after_l1_miss(hot, key)
         return await self._get_below_l1(key, False)
