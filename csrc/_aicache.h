@@ -52,7 +52,7 @@ typedef struct aicpy_state {
         /* area: clock */
         PyObject *time_module; /* the time module (time.time looked up per call) */
         PyObject *str_time;    /* interned "time" */
-        PyObject *time_time;   /* the real time.time (read without a Python call) */
+        PyObject *time_time;   /* the builtin time.time, NULL if patched at import */
         /* area: frame (value frames) */
         PyObject *CodecType;
         /* area: resp */
@@ -213,12 +213,22 @@ aicpy_gil_restore(PyThreadState *saved)
     }
 }
 
-/* time.time() looked up at call time (new reference), or NULL with an exception. */
-PyObject *aicpy_time_time(aicpy_state *st);
+/* One reading of time.time(), looked up at call time: `seconds` is its value when
+ * `exact` (the real clock, or a patch that returned a float); `obj` is what a
+ * patched time.time returned (owned), NULL when the clock was read directly. */
+typedef struct {
+    double seconds;
+    PyObject *obj;
+    int exact;
+} aicpy_wall;
+/* 0, or -1 with an exception (from a patched time.time). */
+int aicpy_wall_read(aicpy_state *st, aicpy_wall *w);
+/* The reading as time.time() returned it (new reference), or NULL. */
+PyObject *aicpy_wall_object(const aicpy_wall *w);
+void aicpy_wall_clear(aicpy_wall *w);
 /* int(time.time()) as whole seconds (0 before 1970).  0, or -1 with an exception. */
 int aicpy_time_seconds(aicpy_state *st, uint64_t *now);
-/* time.time() as a double: the real clock read without a Python call unless
- * time.time has been replaced (patched), which is then called.  0, or -1. */
+/* time.time() as a double.  0, or -1 with an exception. */
 int aicpy_time_double(aicpy_state *st, double *now);
 /* CLOCK_MONOTONIC in seconds (durations). */
 double aicpy_monotonic(void);

@@ -514,13 +514,13 @@ write_key(kg_object *self, const aic_key_input *in, int ascii, int text_id_only)
  * OpRecorder.register_key_monitor and the operation a str: the timing goes
  * straight into its OpRecorder.  1 recorded, 0 not applicable, -1 error. */
 static int
-record_timing_fast(aicpy_state *st, PyObject *monitor, PyObject *t0, PyObject *t1,
-                   PyObject *operation, Py_ssize_t nchars, int extra_index)
+record_timing_fast(aicpy_state *st, PyObject *monitor, const aicpy_wall *t0,
+                   const aicpy_wall *t1, PyObject *operation, Py_ssize_t nchars,
+                   int extra_index)
 {
     if (st->o.keygen_monitor == NULL ||
         (PyObject *) Py_TYPE(monitor) != st->o.keygen_monitor ||
-        !PyUnicode_CheckExact(operation) || !PyFloat_CheckExact(t0) ||
-        !PyFloat_CheckExact(t1)) {
+        !PyUnicode_CheckExact(operation) || !t0->exact || !t1->exact) {
         return 0;
     }
     PyObject *recorder = PyObject_GetAttr(monitor, st->o.str_key_records);
@@ -534,8 +534,8 @@ record_timing_fast(aicpy_state *st, PyObject *monitor, PyObject *t0, PyObject *t
         rc = -1;
         if (aicpy_oprec_intern(recorder, operation, &opid) == 0) {
             aic_oprec_rec rec = {
-                .timestamp = PyFloat_AS_DOUBLE(t1),
-                .duration = PyFloat_AS_DOUBLE(t1) - PyFloat_AS_DOUBLE(t0),
+                .timestamp = t1->seconds,
+                .duration = t1->seconds - t0->seconds,
                 .size = nchars,
                 .op = opid,
                 .tier = AICPY_LABEL_UNKNOWN,
@@ -555,26 +555,29 @@ record_timing_fast(aicpy_state *st, PyObject *monitor, PyObject *t0, PyObject *t
 
 /* Reports one key to performance_monitor.record_key_generation_time(...). */
 static int
-record_timing(kg_object *self, PyObject *t0, PyObject *operation, Py_ssize_t nchars,
-              int large, int has_options, int has_question)
+record_timing(kg_object *self, const aicpy_wall *t0, PyObject *operation,
+              Py_ssize_t nchars, int large, int has_options, int has_question)
 {
     aicpy_state *st = self->st;
-    PyObject *t1 = NULL, *duration = NULL, *length = NULL, *extra = NULL, *res = NULL;
+    aicpy_wall t1;
+    PyObject *start = NULL, *end = NULL, *duration = NULL, *length = NULL;
+    PyObject *extra = NULL, *res = NULL;
+    if (aicpy_wall_read(st, &t1) < 0) {
+        return -1;
+    }
     if (self->monitor != NULL && self->monitor != Py_None) {
-        if ((t1 = aicpy_time_time(st)) == NULL) {
-            return -1;
-        }
         PyObject *monitor = Py_NewRef(self->monitor);
-        int fast = record_timing_fast(st, monitor, t0, t1, operation, nchars,
+        int fast = record_timing_fast(st, monitor, t0, &t1, operation, nchars,
                                       large * 4 + has_options * 2 + has_question);
         Py_DECREF(monitor);
         if (fast != 0) {
-            Py_DECREF(t1);
+            aicpy_wall_clear(&t1);
             return fast < 0 ? -1 : 0;
         }
     }
-    if ((t1 == NULL && (t1 = aicpy_time_time(st)) == NULL) ||
-        (duration = PyNumber_Subtract(t1, t0)) == NULL ||
+    if ((start = aicpy_wall_object(t0)) == NULL ||
+        (end = aicpy_wall_object(&t1)) == NULL ||
+        (duration = PyNumber_Subtract(end, start)) == NULL ||
         (length = PyLong_FromSsize_t(nchars)) == NULL ||
         (extra = PyDict_New()) == NULL) {
         goto done;
@@ -598,7 +601,9 @@ record_timing(kg_object *self, PyObject *t0, PyObject *operation, Py_ssize_t nch
         PyObject_VectorcallMethod(KNAME(st, KN_RECORD), args, 1, KNAME(st, KN_KWNAMES));
     Py_DECREF(monitor);
 done:
-    Py_XDECREF(t1);
+    aicpy_wall_clear(&t1);
+    Py_XDECREF(start);
+    Py_XDECREF(end);
     Py_XDECREF(duration);
     Py_XDECREF(length);
     Py_XDECREF(extra);
@@ -742,7 +747,8 @@ kg_generate(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
         return call_generic(self, KN_GENERIC_KEY, a, 3);
     }
     /* owned references, released at `done` */
-    PyObject *threshold = Py_NewRef(self->threshold), *tbytes = NULL, *t0 = NULL;
+    PyObject *threshold = Py_NewRef(self->threshold), *tbytes = NULL;
+    aicpy_wall t0 = {0.0, NULL, 0};
     PyObject *op_s = NULL, *question = NULL, *qbytes = NULL, *key = NULL;
     Py_buffer qview = {0};
     aic_key_opts opts;
@@ -778,7 +784,7 @@ kg_generate(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
     PyObject *monitor = Py_XNewRef(self->monitor);
     int timing = monitor == NULL || monitor == Py_None ? 0 : PyObject_IsTrue(monitor);
     Py_XDECREF(monitor);
-    if (timing < 0 || (timing && (t0 = aicpy_time_time(st)) == NULL)) {
+    if (timing < 0 || (timing && aicpy_wall_read(st, &t0) < 0)) {
         goto done;
     }
 
@@ -865,7 +871,7 @@ kg_generate(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
      * have rebound or deleted the attribute) */
     if (key != NULL && timing) {
         int large = text_tier_large(threshold, nchars, exact_threshold, hashed);
-        if (large < 0 || record_timing(self, t0, operation, nchars, large, has_options,
+        if (large < 0 || record_timing(self, &t0, operation, nchars, large, has_options,
                                        has_question) < 0) {
             Py_CLEAR(key);
         }
@@ -877,7 +883,7 @@ done:
     Py_XDECREF(qbytes);
     Py_XDECREF(question);
     Py_XDECREF(op_s);
-    Py_XDECREF(t0);
+    aicpy_wall_clear(&t0);
     Py_XDECREF(tbytes);
     Py_DECREF(threshold);
     if (opts_used) {

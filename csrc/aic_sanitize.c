@@ -40,9 +40,10 @@ aic_key_sanitize(char *dst, const char *src, size_t n)
     }
 #endif
 #if defined(__SSE2__)
+    const int sse2 = aic_text_use_sse2();
     const __m128i bar = _mm_set1_epi8('|'), colon = _mm_set1_epi8(':');
     const __m128i under = _mm_set1_epi8('_');
-    for (; n - i >= 16; i += 16) {
+    for (; sse2 && n - i >= 16; i += 16) {
         __m128i v = _mm_loadu_si128((const __m128i *) (const void *) (src + i));
         __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, bar), _mm_cmpeq_epi8(v, colon));
         v = _mm_or_si128(_mm_andnot_si128(m, v), _mm_and_si128(m, under));
@@ -60,9 +61,10 @@ aic_key_sanitize16(uint16_t *dst, const uint16_t *src, size_t n)
 {
     size_t i = 0;
 #if defined(__SSE2__)
+    const int sse2 = aic_text_use_sse2();
     const __m128i bar = _mm_set1_epi16('|'), colon = _mm_set1_epi16(':');
     const __m128i under = _mm_set1_epi16('_');
-    for (; n - i >= 8; i += 8) {
+    for (; sse2 && n - i >= 8; i += 8) {
         __m128i v = _mm_loadu_si128((const __m128i *) (const void *) (src + i));
         __m128i m = _mm_or_si128(_mm_cmpeq_epi16(v, bar), _mm_cmpeq_epi16(v, colon));
         v = _mm_or_si128(_mm_andnot_si128(m, v), _mm_and_si128(m, under));
@@ -80,9 +82,10 @@ aic_key_sanitize32(uint32_t *dst, const uint32_t *src, size_t n)
 {
     size_t i = 0;
 #if defined(__SSE2__)
+    const int sse2 = aic_text_use_sse2();
     const __m128i bar = _mm_set1_epi32('|'), colon = _mm_set1_epi32(':');
     const __m128i under = _mm_set1_epi32('_');
-    for (; n - i >= 4; i += 4) {
+    for (; sse2 && n - i >= 4; i += 4) {
         __m128i v = _mm_loadu_si128((const __m128i *) (const void *) (src + i));
         __m128i m = _mm_or_si128(_mm_cmpeq_epi32(v, bar), _mm_cmpeq_epi32(v, colon));
         v = _mm_or_si128(_mm_andnot_si128(m, v), _mm_and_si128(m, under));

@@ -10,6 +10,7 @@ import gc
 import hashlib
 import sys
 import threading
+import time
 import tracemalloc
 import weakref
 from collections import OrderedDict
@@ -640,6 +641,26 @@ def test_monitor_duration_uses_time_time_at_call_time() -> None:
     with patch("time.time", side_effect=[5.0, 7.5]):  # the Python path times alike
         gen.generate_cache_key("t", "op", OrderedDict(a=1))
     assert monitor.calls[1]["duration"] == 2.5
+
+
+def test_monitor_timing_reads_the_clock_time_time_reads() -> None:
+    """Unpatched, the clock is read without calling time.time (same clock, same
+    arithmetic); a patch returning something other than a float is passed on
+    through the Python call, as the original's subtraction would."""
+    monitor = CachePerformanceMonitor()
+    gen = CacheKeyGenerator(performance_monitor=monitor)
+    before = time.time()
+    gen.generate_cache_key("t" * 2000, "op", {})
+    after = time.time()
+    record = monitor.key_generation_times[-1]
+    assert before <= record.timestamp <= after
+    assert 0.0 <= record.duration <= after - before
+    recording = RecordingMonitor()
+    gen.performance_monitor = recording
+    with patch("time.time", side_effect=[10, 12]):
+        gen.generate_cache_key("t", "op", {})
+    assert recording.calls[0]["duration"] == 2
+    assert type(recording.calls[0]["duration"]) is int
 
 
 def test_monitor_operation_is_passed_unformatted() -> None:

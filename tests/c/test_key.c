@@ -697,14 +697,14 @@ main(void)
     }
     test_hash_vectors();
     test_md5_text_hash_vs_evp();
-    for (int avx2 = 1; avx2 >= 0; avx2--) { /* the AVX2 paths, then SSE2/portable */
-        aic_key_allow_avx2(avx2);
+    for (int cap = AIC_TEXT_AVX2; cap >= AIC_TEXT_PORTABLE; cap--) { /* every path */
+        aic_text_cap_vectors(cap);
         test_word_count_edges();
         test_word_count_random();
         test_sanitize();
         test_worked_examples();
     }
-    aic_key_allow_avx2(1);
+    aic_text_cap_vectors(AIC_TEXT_AVX2);
     test_isspace_table();
     test_code_points();
     test_assembly_edges();
