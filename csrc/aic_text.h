@@ -28,11 +28,16 @@ size_t aic_utf8_count(const char *s, size_t n);
 size_t aic_key_word_count(const char *s, size_t n);
 
 /* Sanitizing (aic_sanitize.h) and word counting use the best vector path the CPU
- * has: AVX2 (with popcnt), else SSE2, else portable code.  aic_text_cap_vectors()
- * caps that choice so that tests and benchmarks can run every path; it returns the
- * previous cap.  Not thread-safe: call it only while no other thread uses the key
- * functions. */
-enum { AIC_TEXT_PORTABLE = 0, AIC_TEXT_SSE2 = 1, AIC_TEXT_AVX2 = 2 };
+ * has: AVX-512 (word counting only; see aic_text_use_avx512), AVX2 (with popcnt),
+ * SSE2, else portable code.  aic_text_cap_vectors() caps that choice so that tests
+ * and benchmarks can run every path; it returns the previous cap.  Not
+ * thread-safe: call it only while no other thread uses the key functions. */
+enum {
+    AIC_TEXT_PORTABLE = 0,
+    AIC_TEXT_SSE2 = 1,
+    AIC_TEXT_AVX2 = 2,
+    AIC_TEXT_AVX512 = 3,
+};
 int aic_text_cap_vectors(int cap);
 
 /* 1 when the SSE2 paths may run (allowed, and compiled for a CPU that has SSE2). */
@@ -40,6 +45,9 @@ int aic_text_use_sse2(void);
 #if defined(AIC_HAVE_AVX2_PATH)
 /* 1 when the AVX2 paths may run (allowed, and the CPU has AVX2 and popcnt). */
 int aic_text_use_avx2(void);
+/* 1 when the AVX-512 word count may run (allowed, and the CPU has AVX-512BW,
+ * VBMI2 and popcnt). */
+int aic_text_use_avx512(void);
 #endif
 
 #endif /* AIC_TEXT_H */

@@ -697,14 +697,14 @@ main(void)
     }
     test_hash_vectors();
     test_md5_text_hash_vs_evp();
-    for (int cap = AIC_TEXT_AVX2; cap >= AIC_TEXT_PORTABLE; cap--) { /* every path */
+    for (int cap = AIC_TEXT_AVX512; cap >= AIC_TEXT_PORTABLE; cap--) { /* every path */
         aic_text_cap_vectors(cap);
         test_word_count_edges();
         test_word_count_random();
         test_sanitize();
         test_worked_examples();
     }
-    aic_text_cap_vectors(AIC_TEXT_AVX2);
+    aic_text_cap_vectors(AIC_TEXT_AVX512);
     test_isspace_table();
     test_code_points();
     test_assembly_edges();

@@ -1,6 +1,6 @@
 /* fuzz_text_words.c -- libFuzzer harness for the key's text metrics
  * (aic_text.h): aic_key_word_count and aic_utf8_count on any bytes, through
- * every vector path (AVX2, SSE2, portable), which must agree with each other
+ * every vector path (AVX-512, AVX2, SSE2, portable), which must agree with each other
  * and with a byte-at-a-time reference written from str.split()'s rule (a word
  * starts at a non-space after a space, whitespace decoded only from valid
  * UTF-8; anything else counts one non-space per byte).  The input is copied to a buffer
@@ -68,12 +68,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < size; i++) {
         chars += (s[i] & 0xC0) != 0x80;
     }
-    for (int cap = AIC_TEXT_AVX2; cap >= AIC_TEXT_PORTABLE; cap--) {
+    for (int cap = AIC_TEXT_AVX512; cap >= AIC_TEXT_PORTABLE; cap--) {
         aic_text_cap_vectors(cap);
         REQUIRE(aic_key_word_count((const char *) s, size) == want);
         REQUIRE(aic_utf8_count((const char *) s, size) == chars);
     }
-    aic_text_cap_vectors(AIC_TEXT_AVX2);
+    aic_text_cap_vectors(AIC_TEXT_AVX512);
     free(s);
     return 0;
 }
