@@ -51,6 +51,7 @@ typedef struct aicpy_state {
         PyObject *FernetType;
         /* area: clock */
         PyObject *time_module; /* the time module (time.time looked up per call) */
+        PyObject *time_dict;   /* its namespace, where a patch of time.time lands */
         PyObject *str_time;    /* interned "time" */
         PyObject *time_time;   /* the builtin time.time, NULL if patched at import */
         /* area: frame (value frames) */

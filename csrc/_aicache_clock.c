@@ -23,15 +23,18 @@ int
 aicpy_wall_read(aicpy_state *st, aicpy_wall *w)
 {
     w->obj = NULL;
-    PyObject *fn = PyObject_GetAttr(st->o.time_module, st->o.str_time);
-    if (fn == NULL) {
-        return -1;
-    }
-    if (fn == st->o.time_time) { /* not patched */
-        Py_DECREF(fn);
+    /* the module's namespace read directly: what time.time would find */
+    PyObject *fn = PyDict_GetItemWithError(st->o.time_dict, st->o.str_time);
+    if (fn != NULL && fn == st->o.time_time) { /* not patched */
         w->seconds = realtime_seconds();
         w->exact = 1;
         return 0;
+    }
+    if (fn != NULL) {
+        Py_INCREF(fn); /* held: the call may replace it in the namespace */
+    } else if (PyErr_Occurred() ||
+               (fn = PyObject_GetAttr(st->o.time_module, st->o.str_time)) == NULL) {
+        return -1; /* deleted: the AttributeError time.time would raise */
     }
     w->obj = PyObject_CallNoArgs(fn);
     Py_DECREF(fn);
@@ -93,6 +96,10 @@ aicpy_clock_exec(PyObject *m, aicpy_state *st)
     (void) m;
     st->o.time_module = PyImport_ImportModule("time");
     if (st->o.time_module == NULL) {
+        return -1;
+    }
+    st->o.time_dict = Py_XNewRef(PyModule_GetDict(st->o.time_module));
+    if (st->o.time_dict == NULL) {
         return -1;
     }
     st->o.str_time = PyUnicode_InternFromString("time");
