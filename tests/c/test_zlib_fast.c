@@ -4,6 +4,7 @@
  * both selections read each other's streams: whatever the encoder, system zlib
  * (what older aicache and Python use) inflates it, and the decoder reads what
  * system zlib wrote. */
+#include <math.h>
 #include <string.h>
 #include <zlib.h>
 
@@ -201,6 +202,68 @@ test_probe(void)
     CHECK(aic_entropy_compressible(buf, 0) == 0);
 }
 
+/* The probe's order-0 entropy with libm's log2 and one histogram, as first
+ * written: the fast probe (four histograms, a polynomial log2) must decide the
+ * same except within 1e-3 bits of the bar. */
+static double
+reference_bits(const unsigned char *in, size_t n, double *bar)
+{
+    unsigned hist[256] = {0};
+    size_t sampled = n;
+    if (n <= AIC_ENTROPY_SAMPLE) {
+        for (size_t i = 0; i < n; i++) {
+            hist[in[i]]++;
+        }
+    } else {
+        size_t stripes = AIC_ENTROPY_SAMPLE / 256, step = (n - 256) / (stripes - 1);
+        for (size_t s = 0; s < stripes; s++) {
+            for (size_t i = 0; i < 256; i++) {
+                hist[in[s * step + i]]++;
+            }
+        }
+        sampled = stripes * 256;
+    }
+    double sum = 0.0;
+    for (int b = 0; b < 256; b++) {
+        sum += hist[b] > 1 ? hist[b] * log2((double) hist[b]) : 0.0;
+    }
+    *bar = 0.9 * (sampled < 256 ? log2((double) sampled) : 8.0);
+    return log2((double) sampled) - sum / (double) sampled;
+}
+
+static void
+test_probe_matches_reference(void)
+{
+    static unsigned char buf[20000];
+    uint64_t state = 0x2545F4914F6CDD1DULL;
+    int wrong = 0, near = 0, both = 0;
+    for (int round = 0; round < 4000; round++) {
+        state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+        size_t n = 1 + (size_t) (state % sizeof buf);
+        unsigned alphabet = 2 + (unsigned) ((state >> 20) % 255); /* 2..256 symbols */
+        unsigned skew = (unsigned) ((state >> 40) % 4);           /* 0: uniform */
+        for (size_t i = 0; i < n; i++) {
+            state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+            unsigned v = (unsigned) (state >> 24) % alphabet;
+            for (unsigned k = 0; k < skew; k++) { /* pull towards small symbols */
+                v = v * (unsigned) ((state >> (8 * k)) & 0xFF) / 256;
+            }
+            buf[i] = (unsigned char) v;
+        }
+        double bar, bits = reference_bits(buf, n, &bar);
+        int want = bits < bar, got = aic_entropy_compressible(buf, n);
+        if (fabs(bits - bar) < 1e-3) {
+            near++;
+        } else {
+            wrong += got != want;
+        }
+        both += want;
+    }
+    CHECK(wrong == 0);
+    CHECK(both > 400 && both < 3600); /* the inputs fall on both sides of the bar */
+    CHECK(near < 40);
+}
+
 /* Every allocation failure is a clean AIC_ENOMEM (zlib and ISA-L allocate through
  * aic_malloc; libdeflate through its own, checked, malloc). */
 static void
@@ -232,6 +295,7 @@ main(void)
     test_cap();
     test_bad_streams();
     test_probe();
+    test_probe_matches_reference();
     test_allocation_failures();
     TEST_REPORT();
 }
