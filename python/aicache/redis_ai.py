@@ -319,8 +319,8 @@ class AIResponseCache(GenericRedisCache):
         self._op_durations: dict[str, deque[float]] = {}
         self._pending_set_ttl: dict[str, int] = {}
         # key -> (operation, text tier, is an "ai_cache:op:" key) or None: filled
-        # by build_key (and on first sight of a key it did not build), so get/set
-        # never parse a key again.
+        # on a key's first get or set (by the C hit path or _key_metadata), so a
+        # key is parsed once, not on every operation.
         self._key_meta: dict[str, tuple[str, str, bool] | None] = {}
 
     def _register_ai_callbacks(self) -> None:
@@ -387,11 +387,6 @@ class AIResponseCache(GenericRedisCache):
     def build_key(self, text: str, operation: str, options: dict[str, Any]) -> str:
         """``ai_cache:op:<operation>|txt:<text or hash>[|opts:..][|q:..]`` (spec 5)."""
         key: str = self.key_generator.generate_cache_key(text, operation, options)
-        meta = self._key_meta
-        if key not in meta:
-            if len(meta) >= _MAX_KEY_META:
-                meta.clear()
-            meta[key] = self._resolve_key_meta(key)
         return key
 
     def _resolve_key_meta(self, key: str) -> tuple[str, str, bool] | None:
