@@ -108,29 +108,34 @@ hit_is_plain(aicpy_hitpath *self)
     if (attrs == NULL) {
         return swallow() < 0 ? -1 : 0;
     }
+    /* held, not borrowed: a lookup may run a key's __eq__, which may edit them */
+    PyObject *accounted = NULL, *callbacks = NULL, *list = NULL;
     int plain = 0;
-    PyObject *callbacks, *list, *accounted;
     if (PyDict_GetItemWithError(attrs, NAME(self, N_FIRE_CALLBACK)) != NULL ||
         PyErr_Occurred()) {
         goto done; /* patched: it sees the event */
     }
-    callbacks = PyDict_GetItemWithError(attrs, NAME(self, N_CALLBACKS));
+    accounted = Py_XNewRef(PyDict_GetItemWithError(attrs, NAME(self, N_HIT_ACCOUNTED)));
+    if (PyErr_Occurred()) {
+        goto done;
+    }
+    callbacks = Py_XNewRef(PyDict_GetItemWithError(attrs, NAME(self, N_CALLBACKS)));
     if (callbacks == NULL || !PyDict_Check(callbacks)) {
         goto done;
     }
     /* as callbacks.get("get_success"): a defaultdict's factory is not called */
-    list = PyDict_GetItemWithError(callbacks, NAME(self, N_GET_SUCCESS));
+    list = Py_XNewRef(PyDict_GetItemWithError(callbacks, NAME(self, N_GET_SUCCESS)));
     if (list == NULL) {
-        plain = PyErr_Occurred() ? 0 : 1;
-        goto done;
+        plain = !PyErr_Occurred();
+    } else if (PyList_CheckExact(list)) {
+        Py_ssize_t n = PyList_GET_SIZE(list);
+        plain = n == 0 ||
+                (n == 1 && accounted != NULL && PyList_GET_ITEM(list, 0) == accounted);
     }
-    if (!PyList_CheckExact(list) || PyList_GET_SIZE(list) > 1) {
-        goto done;
-    }
-    accounted = PyDict_GetItemWithError(attrs, NAME(self, N_HIT_ACCOUNTED));
-    plain = PyList_GET_SIZE(list) == 0 ||
-            (accounted != NULL && PyList_GET_ITEM(list, 0) == accounted);
 done:
+    Py_XDECREF(list);
+    Py_XDECREF(callbacks);
+    Py_XDECREF(accounted);
     Py_DECREF(attrs);
     if (PyErr_Occurred()) {
         return swallow() < 0 ? -1 : 0;

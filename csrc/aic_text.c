@@ -335,7 +335,6 @@ word_steps_avx2(const unsigned char *s, size_t n, size_t i, word_state *w)
     }
     return i;
 }
-#endif
 
 #define AIC_AVX512 __attribute__((target("avx512f,avx512bw,popcnt")))
 #define SET8x64(x) _mm512_set1_epi8((char) (x))
@@ -374,6 +373,7 @@ word_steps_avx512(const unsigned char *s, size_t n, size_t i, word_state *w)
     }
     return i;
 }
+#endif /* AIC_HAVE_AVX2_PATH */
 
 /* The last s[i..n) (fewer than 64 + 2 bytes) through the same vector path, copied
  * into a buffer padded with spaces: a space after the end starts no word and
