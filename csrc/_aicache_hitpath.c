@@ -534,8 +534,24 @@ hitpath_flush_ai(PyObject *op, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(hitpath_plain_hits_doc,
+             "plain_hits($self, /)\n--\n\n"
+             "Whether a hit needs nothing beyond what this type does: the cache has "
+             "no get_success callback but its _hit_accounted and no _fire_callback "
+             "patched on the instance (the test get() makes after each hit).  True "
+             "without a cache.");
+
+static PyObject *
+hitpath_plain_hits(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    aicpy_hitpath *self = HITPATH(op);
+    int plain = self->cache == NULL ? 1 : hit_is_plain(self);
+    return plain < 0 ? NULL : PyBool_FromLong(plain);
+}
+
 static PyMethodDef hitpath_methods[] = {
     {"get", hitpath_get, METH_O, hitpath_get_doc},
+    {"plain_hits", hitpath_plain_hits, METH_NOARGS, hitpath_plain_hits_doc},
     {"flush_ai", hitpath_flush_ai, METH_NOARGS, hitpath_flush_ai_doc},
     {"admits", hitpath_admits, METH_O, hitpath_admits_doc},
     {NULL, NULL, 0, NULL},

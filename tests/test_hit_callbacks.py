@@ -158,7 +158,9 @@ def test_the_hit_path_holds_one_reference_to_the_cache_and_none_to_hits() -> Non
     for _ in range(200):
         assert hot.get(key) is value
     assert owner.seen == 200
+    assert hot.plain_hits() is False  # the test the Redis path makes too
     owner._callbacks["get_success"].clear()
+    assert hot.plain_hits() is True
     for _ in range(200):
         assert hot.get(key) is value
     assert owner.seen == 200
@@ -178,6 +180,7 @@ def test_a_cache_without_attributes_is_left_to_its_own_dispatch() -> None:
         def _fire_hit_callbacks(self, key: str, value: Any) -> None:
             self.fired += 1
 
+    assert _core.HitPath(_core.MemoryTier(4)).plain_hits() is True  # no cache
     owner = Slotted()
     tier = _core.MemoryTier(4)
     tier.set("k", "v", 0, 1.0)

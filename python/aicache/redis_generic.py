@@ -1367,15 +1367,13 @@ class GenericRedisCache(CacheInterface):
         journal to replay, user callbacks or patched hooks take the Python path."""
         redis = self.redis
         d = self.__dict__
-        success = self._callbacks.get("get_success")
         if (
             type(redis) is not RedisClient
             or not hot.completes_redis
             or type(conn := redis.connection) is not RedisConnection
             or not conn.is_connected
             or self._journal.dirty
-            or (success and (len(success) > 1 or success[0] != self._hit_accounted))
-            or "_fire_callback" in d
+            or not hot.plain_hits()  # user callbacks: the Python path fires them
             or "_decompress_data" in d
             or "_deserialize_value" in d
             or "_promote" in d
